@@ -1,0 +1,127 @@
+"""Resolve model specs to encoders: registered names, checkpoint folders, plugin strings."""
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mertbench.errors import ModelError
+from mertbench.models.contract import Encoder
+
+#: Modules whose import registers the built-in encoders (imported lazily on first lookup).
+BUILTIN_MODULES: list[str] = [
+    "mertbench.models.handcrafted",
+]
+
+DirectoryLoader = Callable[..., "Encoder | None"]
+
+
+@dataclass
+class EncoderEntry:
+    """A registered encoder: a factory plus static facts for listings (no instantiation needed)."""
+
+    name: str
+    factory: Callable[..., Encoder]
+    description: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, EncoderEntry] = {}
+_DIR_LOADERS: list[tuple[int, str, DirectoryLoader]] = []
+_BUILTINS_LOADED = False
+
+
+def register_encoder(name: str, description: str = "", **info: Any) -> Callable[[Callable[..., Encoder]], Callable[..., Encoder]]:
+    """Decorator: register ``factory(**options) -> Encoder`` under ``name``.
+
+    ``info`` holds static facts shown by ``mertbench models list`` (sample_rate, frame_rate,
+    num_layers, dim, parameters). Registering a name twice raises.
+    """
+
+    def deco(factory: Callable[..., Encoder]) -> Callable[..., Encoder]:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ModelError(f"encoder name {name!r} is already registered by {_REGISTRY[name].factory!r}")
+        _REGISTRY[name] = EncoderEntry(name, factory, description, dict(info))
+        return factory
+
+    return deco
+
+
+def register_directory_loader(name: str, loader: DirectoryLoader, priority: int = 0) -> None:
+    """Register ``loader(path, **options) -> Encoder | None`` for checkpoint folders.
+
+    Loaders are tried in descending priority; the first that returns an Encoder wins; a loader
+    returns None when the folder is not its format.
+    """
+    if any(n == name for _, n, _ in _DIR_LOADERS):
+        return
+    _DIR_LOADERS.append((priority, name, loader))
+    _DIR_LOADERS.sort(key=lambda t: -t[0])
+
+
+def _ensure_builtins() -> None:
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    for mod in BUILTIN_MODULES:
+        importlib.import_module(mod)
+
+
+def list_encoders() -> list[EncoderEntry]:
+    """All registered encoders, sorted by name."""
+    _ensure_builtins()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def _load_plugin(spec: str, options: dict[str, Any]) -> Encoder:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ModelError(f"plugin {spec!r}: cannot import module {module_name!r} "
+                         f"({type(exc).__name__}: {exc}); is it installed or on PYTHONPATH?") from exc
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise ModelError(f"plugin {spec!r}: module {module_name!r} has no callable {attr!r}")
+    try:
+        return factory(**options)
+    except Exception as exc:
+        raise ModelError(f"plugin {spec!r}: factory raised {type(exc).__name__}: {exc}") from exc
+
+
+def load_model(spec: str, **options: Any) -> Encoder:
+    """Resolve ``spec`` to an Encoder in eval mode.
+
+    ``spec`` is one of:
+      - a registered name (``mertbench models list``), e.g. ``logmel`` or ``mert-95m``;
+      - a checkpoint directory (HF MERT-v1 format, or any format a directory loader knows);
+      - a plugin string ``package.module:factory`` whose factory returns an Encoder.
+    ``options`` are passed to the factory / loader.
+    """
+    _ensure_builtins()
+    if spec in _REGISTRY:
+        enc = _REGISTRY[spec].factory(**options)
+    elif Path(spec).expanduser().is_dir():
+        path = Path(spec).expanduser()
+        enc = None
+        for _, _name, loader in _DIR_LOADERS:
+            enc = loader(path, **options)
+            if enc is not None:
+                break
+        if enc is None:
+            raise ModelError(f"{path}: not a checkpoint folder mertbench can read "
+                             f"(expected config.json + pytorch_model.bin or model.safetensors); "
+                             f"known formats: {[n for _, n, _ in _DIR_LOADERS] or 'none registered'}")
+    elif ":" in spec and not Path(spec).exists():
+        enc = _load_plugin(spec, options)
+    else:
+        close = difflib.get_close_matches(spec, list(_REGISTRY), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ModelError(f"unknown model {spec!r}: not a registered name, an existing checkpoint folder, "
+                         f"or a 'module:factory' plugin string.{hint} See `mertbench models list`.")
+    if not isinstance(enc, Encoder):
+        raise ModelError(f"{spec!r} resolved to {type(enc).__name__}, not a mertbench.models.Encoder")
+    return enc.eval()

@@ -1,0 +1,66 @@
+"""The results schema: atomic write, validated load, clear errors, CI computation."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mertbench.errors import ResultsError
+from mertbench.provenance import provenance
+from mertbench.results import RunResult, iter_results, load_result, summarize, write_result
+
+
+def _result(**over):
+    base = dict(
+        model="logmel", task="render-pitch", task_version="1", run_id="r1", primary_metric="accuracy",
+        metric_directions={"accuracy": "max"},
+        layers={"0": {"valid": {"accuracy": summarize([0.5, 0.6])}, "test": {"accuracy": summarize([0.4])}}},
+        selected_layer="0", hyperparameters={"lr": 1e-3}, seeds=[0, 1],
+        provenance=provenance(config={"a": 1}, task_version=1, seed=[0, 1]),
+    )
+    base.update(over)
+    return RunResult(**base)
+
+
+def test_roundtrip_and_default_path(tmp_path):
+    path = write_result(_result())
+    assert path.name == "r1.json" and path.parent.name == "render-pitch"
+    back = load_result(path)
+    assert back.metric("valid").mean == pytest.approx(0.55)
+    assert back.provenance.mertbench_version
+    assert back.provenance.config_hash and len(back.provenance.config_hash) == 12
+    assert not list(path.parent.glob(".*"))  # no temp files left behind
+
+
+def test_summarize_ci_matches_scipy_t_interval():
+    vals = [0.71, 0.74, 0.69, 0.73, 0.70]
+    mv = summarize(vals)
+    lo, hi = stats.t.interval(0.95, len(vals) - 1, loc=np.mean(vals), scale=stats.sem(vals))
+    assert mv.ci95 == pytest.approx((hi - lo) / 2)
+    assert mv.std == pytest.approx(np.std(vals, ddof=1))
+    assert summarize([0.3]).ci95 is None
+
+
+def test_malformed_files_rejected_with_field_named(tmp_path):
+    good = write_result(_result(), tmp_path / "runs" / "m" / "t" / "ok.json")
+    raw = json.loads(good.read_text())
+    raw["layers"]["0"]["test"]["accuracy"]["mean"] = "high"
+    bad = tmp_path / "runs" / "m" / "t" / "bad.json"
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(ResultsError, match=r"bad\.json: field layers\.0\.test\.accuracy\.mean"):
+        load_result(bad)
+    raw2 = json.loads(good.read_text())
+    raw2["surprise"] = 1
+    (tmp_path / "runs" / "m" / "t" / "extra.json").write_text(json.dumps(raw2))
+    (tmp_path / "runs" / "m" / "t" / "trunc.json").write_text('{"schema_version": 1, "mod')
+    found = dict(iter_results(tmp_path))
+    errors = {p.name: e for p, e in found.items() if isinstance(e, ResultsError)}
+    assert set(errors) == {"bad.json", "extra.json", "trunc.json"}
+    assert "surprise" in str(errors["extra.json"]) and "not valid JSON" in str(errors["trunc.json"])
+
+
+def test_unknown_selected_metric_raises():
+    with pytest.raises(ResultsError, match="no metric 'roc'"):
+        _result().metric("test", name="roc")
