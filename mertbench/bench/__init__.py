@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 #: Modules whose import registers benchmarks.
-BENCH_MODULES: list[str] = ["mertbench.bench.audio_bench"]
+BENCH_MODULES: list[str] = [
+    "mertbench.bench.audio_bench",
+    "mertbench.bench.encoder_bench",
+    "mertbench.bench.pretrain_bench",
+    "mertbench.bench.probe_bench",
+]
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 MetricFn = Callable[..., float]
 
 #: Modules whose import registers metrics.
-METRIC_MODULES: list[str] = []
+METRIC_MODULES: list[str] = ["mertbench.metrics.builtin"]
 
 
 @dataclass(frozen=True)

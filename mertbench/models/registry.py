@@ -13,6 +13,8 @@ from mertbench.models.contract import Encoder
 #: Modules whose import registers the built-in encoders (imported lazily on first lookup).
 BUILTIN_MODULES: list[str] = [
     "mertbench.models.handcrafted",
+    "mertbench.models.mert",
+    "mertbench.models.hf_audio",
 ]
 
 DirectoryLoader = Callable[..., "Encoder | None"]

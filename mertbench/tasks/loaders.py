@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 Loader = Callable[[Path, "TaskSpec"], LoadedDataset]
 
 #: Modules whose import registers loaders (imported on first lookup).
-LOADER_MODULES: list[str] = []
+LOADER_MODULES: list[str] = ["mertbench.datasets"]
 
 _LOADERS: dict[str, Loader] = {}
 _IMPORTED = False

@@ -46,11 +46,17 @@ class AudioSpec(_Strict):
 class MetricSpec(_Strict):
     """A metric the task reports."""
 
-    name: str = Field(description="registered metric name, e.g. 'accuracy', 'roc_auc_macro'")
+    name: str = Field(description="name of this metric in results, e.g. 'accuracy', 'r2_valence'")
+    metric: str | None = Field(None, description="registered metric function (default: name)")
     direction: Literal["max", "min"] = "max"
     scale: Literal["unit", "db", "raw"] = Field("unit", description="unit: [0,1] shown as %; db: dB")
     label: str | None = Field(None, description="column label in reports (default: name)")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the function")
+
+    @property
+    def function(self) -> str:
+        """The registered metric function to call (``metric`` or, by default, ``name``)."""
+        return self.metric or self.name
 
 
 class LabelSpec(_Strict):

@@ -1,0 +1,1 @@
+"""Loaders for the official dataset layouts (one module per dataset)."""
