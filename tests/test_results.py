@@ -64,3 +64,15 @@ def test_malformed_files_rejected_with_field_named(tmp_path):
 def test_unknown_selected_metric_raises():
     with pytest.raises(ResultsError, match="no metric 'roc'"):
         _result().metric("test", name="roc")
+
+
+def test_atomic_write_uses_normal_permissions(tmp_path):
+    import os
+
+    from mertbench.io import atomic_write_text
+
+    dest = tmp_path / "x.txt"
+    atomic_write_text(dest, "hi")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,58 @@
+"""`mertbench report` on the command line."""
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from mertbench.cli import app, main
+
+runner = CliRunner()
+
+
+def test_prints_markdown_to_stdout(specs_dir, put, results_dir):
+    put("mine", "gtzan-genre", {"acc": 0.8})
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--suite", "official", "--no-plots"])
+    assert out.exit_code == 0, out.output
+    assert "## Table 1" in out.output and "| mine |" in out.output and "**80.0** @L2" in out.output
+
+
+def test_html_out_writes_page_and_plots(specs_dir, put, results_dir, tmp_path):
+    put("mine", "render-pitch", {"acc": 0.8})
+    dest = tmp_path / "r" / "board.html"
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--format", "html", "--out", str(dest),
+                              "--reference", "paper"])
+    assert out.exit_code == 0, out.output
+    root = ET.fromstring(dest.read_text(encoding="utf-8"))
+    assert len(list(root.iter("img"))) == 3  # official heatmap (published rows), render heatmap + layers
+    assert (tmp_path / "r" / "board_plots" / "render_layers_render-pitch.svg").is_file()
+
+
+def test_format_mismatch_and_bad_options_fail(specs_dir, put, results_dir, tmp_path):
+    put("mine", "gtzan-genre", {"acc": 0.8})
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--format", "csv",
+                              "--out", str(tmp_path / "x.html")])
+    assert out.exit_code != 0 and "does not match" in str(out.exception)
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--reference", "blog"])
+    assert out.exit_code != 0 and "unknown reference set" in str(out.exception)
+
+
+def test_nothing_found_exits_nonzero_with_message(specs_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["mertbench", "report", "--results", str(tmp_path / "empty")])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "nothing to report" in err and "mertbench probe" in err
+
+
+def test_malformed_files_warned_on_stderr(specs_dir, put, results_dir):
+    put("mine", "gtzan-genre", {"acc": 0.8})
+    bad = results_dir / "runs" / "x" / "t" / "broken.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("[1, 2", encoding="utf-8")
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--format", "csv"])
+    assert out.exit_code == 0
+    assert "broken.json" in out.output and "malformed" in out.output
