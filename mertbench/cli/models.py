@@ -11,25 +11,51 @@ models_app = typer.Typer(help="List registered encoders; validate any encoder ag
 
 
 def _fmt_params(n: object) -> str:
-    if not isinstance(n, int):
+    """Parameter count for the listing; ``n`` may be a zero-argument callable computing it lazily."""
+    if callable(n):
+        try:
+            n = n()
+        except Exception:  # an optional dependency missing, ...: show unknown rather than fail the listing
+            return "?"
+    if not isinstance(n, int) or isinstance(n, bool):
         return "?"
     return f"{n:,}"
 
 
+def _fmt_rate(v: object, unit: str) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"{v:g} {unit}"
+    return "?"
+
+
 @models_app.command("list")
-def list_cmd() -> None:
+def list_cmd(
+    wide: bool = typer.Option(False, "--wide", "-w", help="Show full descriptions (wrapped) instead of one line each."),
+) -> None:
     """Registered encoders with sample rate, frame rate, layers, dim and parameter count."""
     from mertbench.models import list_encoders
 
-    table = Table(title="registered encoders")
-    for col in ("name", "sample rate", "frame rate", "layers", "dim", "parameters", "description"):
-        table.add_column(col)
+    rows = []
     for e in list_encoders():
         i = e.info
-        table.add_row(e.name, str(i.get("sample_rate", "?")), str(i.get("frame_rate", "?")),
-                      str(i.get("num_layers", "?")), str(i.get("dim", "?")), _fmt_params(i.get("parameters")),
-                      e.description)
-    Console().print(table)
+        rows.append((e.name, _fmt_rate(i.get("sample_rate"), "Hz"), _fmt_rate(i.get("frame_rate"), "Hz"),
+                     str(i.get("num_layers", "?")), str(i.get("dim", "?")), _fmt_params(i.get("parameters")),
+                     e.description))
+    console = Console()
+    headers = ("name", "sample rate", "frame rate", "layers", "dim", "parameters")
+    widths = [max([len(col)] + [len(r[j]) for r in rows]) for j, col in enumerate(headers)]
+    inline = wide or console.width - (sum(widths) + 3 * len(widths) + 4) >= 30
+    table = Table(title="registered encoders (mertbench.load_model(NAME), or a checkpoint folder)")
+    for j, col in enumerate(headers):
+        table.add_column(col, no_wrap=True, min_width=widths[j], justify="left" if j == 0 else "right")
+    if inline:
+        table.add_column("description", no_wrap=not wide, overflow="fold" if wide else "ellipsis", ratio=1)
+    for r in rows:
+        table.add_row(*(r if inline else r[:-1]))
+    console.print(table)
+    if not inline:  # narrow terminal: descriptions below the table
+        for r in rows:
+            console.print(f"[bold]{escape(r[0])}[/]: {escape(r[-1])}", highlight=False)
 
 
 @models_app.command("validate")
@@ -53,6 +79,26 @@ def validate_cmd(spec: str = typer.Argument(..., help="Registered name, checkpoi
     else:
         console.print(f"[red]{spec}: {sum(not c.passed for c in report.checks)} check(s) failed[/]", highlight=False)
         raise typer.Exit(1)
+
+
+@models_app.command("convert")
+def convert_cmd(
+    checkpoint: str = typer.Argument(..., help="fairseq MERT checkpoint (.pt), e.g. MERT-v1-95M_fairseq.pt."),
+    out_dir: str = typer.Argument(..., help="Folder to write the HF MERT-v1 checkpoint into."),
+    preset: str = typer.Option(None, help="Geometry preset to use instead of the checkpoint's cfg (mert-95m, mert-330m)."),
+    do_normalize: bool = typer.Option(False, help="Write do_normalize=true in preprocessor_config.json."),
+    bin_format: bool = typer.Option(False, "--bin", help="Write pytorch_model.bin instead of model.safetensors."),
+) -> None:
+    """Convert a fairseq MERT checkpoint to a HF MERT-v1 folder (pretraining heads dropped)."""
+    from mertbench.models.checkpoint import convert_fairseq
+
+    report = convert_fairseq(checkpoint, out_dir, config=preset, do_normalize=do_normalize,
+                             safe_serialization=not bin_format)
+    console = Console()
+    console.print(f"wrote {escape(out_dir)}: {report['tensors']} tensors (geometry from {report['config_source']}); "
+                  f"dropped {len(report['dropped'])} pretraining-only tensor(s): "
+                  f"{escape(', '.join(report['dropped'][:6]))}{' ...' if len(report['dropped']) > 6 else ''}",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -100,10 +100,13 @@ def load_model(spec: str, **options: Any) -> Encoder:
     ``spec`` is one of:
       - a registered name (``mertbench models list``), e.g. ``logmel`` or ``mert-95m``;
       - a checkpoint directory (HF MERT-v1 format, or any format a directory loader knows);
-      - a plugin string ``package.module:factory`` whose factory returns an Encoder.
+      - a plugin string ``package.module:factory`` whose factory returns an Encoder;
+      - ``hf:<hub id or folder>``: any transformers audio model with hidden states.
     ``options`` are passed to the factory / loader.
     """
     _ensure_builtins()
+    if spec.startswith("hf:"):  # any transformers audio model by hub id: hf:facebook/hubert-base-ls960
+        return load_model("hf-audio", model=spec[3:], **options)
     if spec in _REGISTRY:
         enc = _REGISTRY[spec].factory(**options)
     elif Path(spec).expanduser().is_dir():

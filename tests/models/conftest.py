@@ -1,0 +1,22 @@
+"""Fixtures for the model tests (helpers live in mert_testkit.py)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models run faster (and steadier on shared CPUs) single-threaded; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_mert():
+    """A randomly initialised tiny MERT encoder (seed 0, no windowing)."""
+    from mertbench.models.mert import random_mert
+
+    return random_mert("tiny", seed=0, window_s=None)
