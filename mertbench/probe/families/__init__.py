@@ -1,0 +1,1 @@
+"""Probe task families (one module per family); see :mod:`mertbench.probe.registry`."""

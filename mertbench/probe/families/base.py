@@ -1,0 +1,194 @@
+"""The interface every probe family implements, plus shared helpers.
+
+A family turns cached features + labels into training batches, a loss per head, and per-head metrics
+on an evaluation split. The trainer (:mod:`mertbench.probe.trainer`) is family-agnostic.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from mertbench.errors import SpecError
+from mertbench.metrics import get_metric
+from mertbench.tasks.data import LoadedDataset
+from mertbench.tasks.spec import MetricSpec, TaskSpec
+
+if TYPE_CHECKING:
+    from mertbench.extract.runner import Extraction
+    from mertbench.probe.heads import HeadBank
+
+
+@dataclass
+class Batch:
+    """One training batch of one seed: inputs ``x`` ``[B, L', D]``, family targets, row weights
+    ``[B]`` (0 marks padding rows; None = all rows count)."""
+
+    x: torch.Tensor
+    target: Any
+    weight: torch.Tensor | None = None
+
+
+@dataclass
+class FamilyContext:
+    """What a family is built from.
+
+    Attributes:
+        spec: the task spec; dataset: its loaded splits and vocabulary.
+        extraction: the feature cache and encoder facts (``encoder_info["frame_rate"]``, ...).
+        positions: positions along the cache's layer axis that the heads read (sorted).
+        device: training device; batch_size: rows (clip) or excerpts (frame) per batch.
+        options: the spec's ``probe.options`` merged with caller overrides.
+        ram_budget_gb: cached splits smaller than this are held in memory.
+    """
+
+    spec: TaskSpec
+    dataset: LoadedDataset
+    extraction: "Extraction"
+    positions: list[int]
+    device: torch.device
+    batch_size: int
+    options: dict[str, Any] = field(default_factory=dict)
+    ram_budget_gb: float = 4.0
+
+
+USED = "used"
+
+
+class ProbeFamily:
+    """Base class. Subclasses set :attr:`feature_level`, :attr:`out_dim` and implement the methods.
+
+    ``OPTIONS`` maps each ``probe.options`` key a family understands to ``"used"`` or to the reason
+    it is not applied (e.g. a MARBLE setting this harness simplifies); options of base classes are
+    inherited. Every option that is not used, known or not, is reported in :attr:`option_notes`
+    (and in the results), never silently dropped.
+    """
+
+    #: ``"clip"`` (time-mean vector per window) or ``"frame"`` (every frame) features.
+    feature_level: ClassVar[str] = "clip"
+    #: short description of the loss and head used (goes into results hyperparameters).
+    loss_name: ClassVar[str] = ""
+    OPTIONS: ClassVar[dict[str, str]] = {"monitor": USED}
+
+    out_dim: int
+
+    def __init__(self, ctx: FamilyContext) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+        self.device = ctx.device
+        self.batch_size = ctx.batch_size
+        self.options = dict(ctx.options)
+        self.excluded: dict[str, int] = {}
+        self.notes: dict[str, None] = {}
+        known: dict[str, str] = {}
+        for cls in reversed(type(self).__mro__):
+            known.update(getattr(cls, "OPTIONS", {}))
+        self.option_notes: list[str] = []
+        for key, value in self.options.items():
+            if key not in known:
+                self.option_notes.append(f"option {key}={value!r} is not known to the {self.spec.type} probe; ignored")
+            elif known[key] != USED and value not in (False, None, 0, [], {}):  # a disabled feature needs no note
+                self.option_notes.append(f"option {key}={value!r} not applied: {known[key]}")
+        names = [m.name for m in self.spec.metrics]
+        self.monitor = str(self.options.get("monitor") or self.spec.primary_metric)
+        if self.monitor not in names:
+            raise SpecError(f"task {self.spec.name}: probe.options.monitor {self.monitor!r} is not one of the metrics {names}")
+
+    # --- training ---------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    def epoch_plan(self, gen: torch.Generator) -> list[Any]:
+        """The batches of one epoch for one seed (all randomness drawn here from ``gen``)."""
+        raise NotImplementedError
+
+    def make_batch(self, item: Any) -> Batch:
+        raise NotImplementedError
+
+    def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Per-head loss ``[Hg]`` of outputs ``[Hg, B, C]`` of the heads that share ``batch``."""
+        raise NotImplementedError
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, bank: "HeadBank", split: str, names: Sequence[str] | None,
+                 contexts: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """Metrics ``names`` (None: all of the spec's) of every head of ``bank`` on ``split``.
+
+        ``contexts[h]`` carries per-head state from the validation to the test evaluation (e.g. the
+        song-level ensembling strategy chosen on validation).
+        """
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Family-specific settings recorded in the results."""
+        return {}
+
+    # --- helpers ----------------------------------------------------------------------------
+    def metric_specs(self, names: Sequence[str] | None) -> list[MetricSpec]:
+        return list(self.spec.metrics) if names is None else [self.spec.metric(n) for n in names]
+
+    def metric(self, m: MetricSpec, y_true: Any, y_pred: Any, extras: dict[str, Any] | None = None) -> float:
+        """:func:`call_metric`, collecting metric warnings into :attr:`notes`."""
+        return call_metric(m, y_true, y_pred, extras, self.notes)
+
+    def primary_direction(self) -> str:
+        """Direction of the monitored metric (early stopping, checkpoints, lr schedule, selection)."""
+        return self.spec.metric(self.monitor).direction
+
+
+def call_metric(m: MetricSpec, y_true: Any, y_pred: Any, extras: dict[str, Any] | None = None,
+                notes: dict[str, None] | None = None) -> float:
+    """``get_metric(m.function)(y_true, y_pred, **m.options)`` plus those ``extras`` the function
+    accepts (e.g. ``vocabulary``, ``tags``) and the spec does not set.
+
+    Predictions holding NaN/inf (a diverged head) give NaN without calling the metric. Warnings the
+    metric emits (e.g. tags left out of a macro average) are collected once each into ``notes``
+    instead of being repeated for every head and epoch; the probe reports them with the result."""
+    if isinstance(y_pred, np.ndarray) and y_pred.dtype.kind == "f" and not np.isfinite(y_pred).all():
+        return math.nan
+    metric = get_metric(m.function)
+    kwargs = dict(m.options)
+    if extras:
+        params = inspect.signature(metric.fn).parameters
+        for k, v in extras.items():
+            if k in params and k not in kwargs:
+                kwargs[k] = v
+    logger = logging.getLogger("mertbench.metrics")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = metric(y_true, y_pred, **kwargs)
+    finally:
+        logger.disabled = disabled
+    if notes is not None:
+        for w in caught:
+            text = str(w.message)
+            notes.setdefault(text if text.startswith(f"{m.name}:") else f"{m.name}: {text}", None)
+    return float(value) if value is not None else math.nan
+
+
+def segment_mean(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Mean of ``values`` ``[H, R, C]`` over rows sharing a segment id (``[R]``) -> ``[H, n_segments, C]``."""
+    out = torch.zeros(values.shape[0], n_segments, values.shape[2], dtype=values.dtype, device=values.device)
+    out.index_add_(1, segment, values)
+    counts = torch.bincount(segment, minlength=n_segments).clamp_min(1).to(values.dtype)
+    return out / counts.view(1, -1, 1)
+
+
+def weighted_mean(per_row: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """``[Hg, B]`` per-row losses -> ``[Hg]`` (weighted by ``weight`` ``[B]`` when given)."""
+    if weight is None:
+        return per_row.mean(dim=1)
+    return (per_row * weight).sum(dim=1) / weight.sum().clamp_min(1e-12)
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
