@@ -65,3 +65,21 @@ def test_cqt_peak_bin_and_silence():
     expected_bin = round(48 * np.log2(440.0 / 32.7))  # 180
     assert abs(int(out[0, 20:-20].mean(0).argmax()) - expected_bin) <= 1
     assert float(out[1].max()) == pytest.approx(np.log(1e-6), abs=1e-3)
+
+
+def test_fft_spectrograms_equal_nnaudio():
+    """The torch.stft path gives nnAudio's numbers (logmel through nnAudio's own MelSpectrogram)."""
+    from nnAudio.features import MelSpectrogram, STFT
+
+    from mertbench.models.handcrafted import LogMelEncoder, power_spectrogram
+
+    torch.manual_seed(0)
+    wav = torch.randn(2, 24000) * 0.1
+    ref_mag = STFT(n_fft=1024, hop_length=320, window="hann", center=True, pad_mode="constant", sr=24000,
+                   output_format="Magnitude", verbose=False)(wav)
+    torch.testing.assert_close(power_spectrogram(wav, 1024), ref_mag ** 2, rtol=1e-3, atol=1e-4)
+    mel = MelSpectrogram(sr=24000, n_fft=2048, hop_length=320, n_mels=128, fmin=20.0, fmax=12000.0, center=True,
+                         verbose=False, trainable_mel=False, trainable_STFT=False)(wav)
+    ours = torch.exp(LogMelEncoder()(wav)[0].transpose(1, 2)) - 1e-6  # back to linear mel power
+    # nnAudio's convolutional STFT has float32 round-off relative to the loudest bin
+    torch.testing.assert_close(ours, mel, rtol=1e-3, atol=1e-5 * float(mel.max()))
