@@ -1,11 +1,42 @@
-"""`mertbench tasks`: list every task with type, metrics, splits and whether its data is found."""
+"""`mertbench tasks`: list every task with type, metrics, splits, data status and example counts."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+
+def manifest_counts(root: Path, splits: list[str]) -> dict[str, int] | None:
+    """Examples per split of a manifest dataset at ``root`` (non-empty JSONL lines / CSV rows).
+
+    None when a split's manifest is missing. Cheap: reads only the manifests, not the audio.
+    """
+    import csv
+
+    out: dict[str, int] = {}
+    for split in splits:
+        jsonl, csv_path = root / f"{split}.jsonl", root / f"{split}.csv"
+        if jsonl.is_file():
+            with open(jsonl, encoding="utf-8") as f:
+                out[split] = sum(1 for line in f if line.strip())
+        elif csv_path.is_file():
+            with open(csv_path, newline="", encoding="utf-8") as f:
+                out[split] = sum(1 for _ in csv.DictReader(f))
+        else:
+            return None
+    return out
+
+
+def _render_info(root: Path) -> dict | None:
+    """Size and seed of a rendered task (from its render.json), if any."""
+    try:
+        marker = json.loads((root / "render.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {"size": marker.get("size"), "seed": marker.get("seed")}
 
 
 def register(app: typer.Typer) -> None:
@@ -14,26 +45,47 @@ def register(app: typer.Typer) -> None:
         suite: str = typer.Option(None, help="Only this suite: official, render or custom."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     ) -> None:
-        """List every task: type, metrics, splits, and whether its data is under the data root."""
+        """List every task: type, metrics, splits, whether its data is found and how many examples it has.
+
+        Counts are read from the manifests for manifest tasks whose data is found (e.g. the
+        render-* tasks); for official datasets the known official counts are shown.
+        """
         from mertbench.paths import data_root
         from mertbench.tasks import list_tasks
 
         rows = []
         for task in list_tasks(suite):
             s = task.spec
+            root = task.default_root()
+            found = task.data_found()
+            counts = manifest_counts(root, s.splits) if found and s.dataset.loader == "manifest" else None
             rows.append({
                 "name": s.name, "suite": s.suite, "type": s.type, "version": s.version,
                 "metrics": [m.name for m in s.metrics], "primary": s.primary_metric,
-                "splits": s.splits, "data_found": task.data_found(), "root": str(task.default_root()),
-                "counts": s.dataset.counts,
+                "splits": s.splits, "data_found": found, "root": str(root),
+                "counts": s.dataset.counts, "data_counts": counts,
+                "render": _render_info(root) if found and s.suite == "render" else None,
+                "missing_hint": None if found else s.dataset.missing_hint,
             })
         if as_json:
             typer.echo(json.dumps({"data_root": str(data_root()), "tasks": rows}, indent=2))
             return
         table = Table(title=f"mertbench tasks (data root: {data_root()})")
-        for col in ("task", "suite", "type", "metrics", "splits", "data"):
+        for col in ("task", "suite", "type", "metrics", "splits", "data", "examples"):
             table.add_column(col)
         for r in rows:
+            if r["data_counts"] is not None:
+                examples = "/".join(str(r["data_counts"][sp]) for sp in r["splits"])
+                if r["render"] and r["render"].get("size"):
+                    examples += f" ({r['render']['size']})"
+            elif r["counts"]:
+                examples = "[dim]" + "/".join(str(r["counts"].get(sp, "?")) for sp in r["splits"]) + " official[/]"
+            else:
+                examples = ""
             table.add_row(r["name"], r["suite"], r["type"], ", ".join(r["metrics"]), "/".join(r["splits"]),
-                          "[green]found[/]" if r["data_found"] else "[red]missing[/]")
+                          "[green]found[/]" if r["data_found"] else "[red]missing[/]", examples)
         Console().print(table)
+        missing = [r for r in rows if not r["data_found"] and r["suite"] == "render"]
+        if missing:
+            Console().print(f"[dim]{len(missing)} rendered task(s) missing: run `mertbench data render --size small` "
+                            "to create them (docs/render.md)[/]")
