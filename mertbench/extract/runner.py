@@ -31,6 +31,7 @@ from mertbench.models.contract import Encoder
 from mertbench.provenance import config_hash, provenance
 from mertbench.tasks.data import Example, LoadedDataset
 from mertbench.tasks.registry import Task, get_task
+from mertbench.threads import cpu_threads, worker_threads
 
 #: Default examples per chunk (the resume granularity) for clip- and frame-level caches.
 DEFAULT_CHUNK = {"clip": 64, "frame": 8}
@@ -47,6 +48,8 @@ class ExtractOptions:
             (small; what MARBLE stores), float16 for frame-level ones (large).
         amp: autocast ``"bf16"``/``"fp16"`` or None (float32). Part of the cache key.
         workers: decoding threads.
+        threads: torch intra-op threads on CPU (None: :func:`mertbench.threads.worker_threads`, i.e. the
+            cores not used by the decoding threads, and one on a busy machine).
         chunk_examples: examples per chunk (default :data:`DEFAULT_CHUNK`).
         layers: hidden-state indices to store (default: all). Part of the cache key.
         normalize: override the waveform normalisation (``zmuv``/``peak``/``none``); default: the
@@ -60,6 +63,7 @@ class ExtractOptions:
     dtype: str = "auto"
     amp: str | None = None
     workers: int = 2
+    threads: int | None = None
     chunk_examples: int | None = None
     layers: list[int] | None = None
     normalize: str | None = None
@@ -414,15 +418,17 @@ def extract_features(
                 f"{free / 1e9:.1f} GB free; store fewer layers (--layers 6,7 / ExtractOptions.layers), "
                 f"use --dtype float16, or point MERTBENCH_CACHE at a larger disk")
         console.print(f"frame-level cache for {task.name}: about {need / 1e9:.2f} GB in {folder}")
-    for split in todo:
-        examples = dataset.splits[split]
-        if not examples:
-            raise DataError(f"task {task.name}: split {split!r} has no examples")
-        stats = _extract_split(cache, split, examples, runner, w, opts, chunk, rank, world, progress,
-                               wait_timeout_s, feature_shape, dtype)
-        if cache.is_done(split):
-            done = cache.done_info(split)
-            stats.update(examples=done["examples"], rows=done["rows"], skipped=done["skipped"])
-        result.stats[split] = stats
+    threads = None if dev.type != "cpu" else (opts.threads or worker_threads(reserved=max(0, opts.workers - 1)))
+    with cpu_threads(threads):
+        for split in todo:
+            examples = dataset.splits[split]
+            if not examples:
+                raise DataError(f"task {task.name}: split {split!r} has no examples")
+            stats = _extract_split(cache, split, examples, runner, w, opts, chunk, rank, world, progress,
+                                   wait_timeout_s, feature_shape, dtype)
+            if cache.is_done(split):
+                done = cache.done_info(split)
+                stats.update(examples=done["examples"], rows=done["rows"], skipped=done["skipped"])
+            result.stats[split] = stats
     result.complete = all(cache.is_done(s) for s in splits)
     return result

@@ -13,17 +13,17 @@ streams belong to seeds, not to the batch of heads.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from mertbench.probe.families.base import ProbeFamily
 from mertbench.probe.heads import HeadBank, HeadConfig, seed_stream
+from mertbench.threads import cpu_threads, machine_busy
 from mertbench.probe.optim import BatchedAdam, EarlyStopping, PlateauSchedule
 
 
@@ -78,30 +78,9 @@ def auto_threads(macs: float) -> int | None:
     """One intra-op thread when a step is small (< :data:`SMALL_STEP_MACS`) or when the machine is
     already busy (1-minute load average >= number of cores: extra threads then mostly wait for each
     other); None (torch's setting) otherwise."""
-    import os
-
-    if macs < SMALL_STEP_MACS:
+    if macs < SMALL_STEP_MACS or machine_busy():
         return 1
-    try:
-        if os.getloadavg()[0] >= (os.cpu_count() or 1):
-            return 1
-    except OSError:
-        pass
     return None
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int | None) -> Iterator[None]:
-    """Temporarily use ``n`` torch intra-op threads (None: leave as is)."""
-    if n is None or n == torch.get_num_threads():
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
