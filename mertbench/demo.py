@@ -41,6 +41,12 @@ class DemoPlan:
     seeds: int = 1
     lrs: list[float] | None = field(default_factory=lambda: [1e-3])  # None: each task's lr grid
     max_epochs: int | None = None           # None: each task's default
+    #: per task type: run_probe overrides that keep the frame-level probes within the demo's time
+    #: budget on 2 CPU cores (the spec defaults are meant for real runs)
+    type_overrides: dict[str, dict] = field(default_factory=lambda: {
+        "beat": {"max_epochs": 8},
+        "separation": {"max_epochs": 3, "options": {"excerpts_per_track": 2}},
+    })
     pretrain_overrides: dict[str, object] = field(default_factory=dict)
     progress: bool = True
 
@@ -128,6 +134,7 @@ def probe_step(plan: DemoPlan, models: list[str], tasks: list[str], results_dir:
                on_done: Callable[[str, str, str], None], state: dict[str, str]) -> None:
     """Probe every (model, task) with ``--layer all``; skips pairs recorded in ``state``."""
     from mertbench.probe import run_probe
+    from mertbench.tasks import get_task
 
     total = len(models) * len(tasks)
     i = 0
@@ -138,8 +145,11 @@ def probe_step(plan: DemoPlan, models: list[str], tasks: list[str], results_dir:
             if key in state and Path(state[key]).is_file():
                 continue
             _say(f"probe {i}/{total}: {Path(model).name} on {task}")
-            _, path = run_probe(model, task, layer="all", seeds=plan.seeds, lrs=plan.lrs,
-                                max_epochs=plan.max_epochs, out=results_dir, progress=plan.progress)
+            kwargs = {"max_epochs": plan.max_epochs, **plan.type_overrides.get(get_task(task).spec.type, {})}
+            if plan.max_epochs is not None:  # an explicit cap (quick mode) wins
+                kwargs["max_epochs"] = min(plan.max_epochs, kwargs["max_epochs"] or plan.max_epochs)
+            _, path = run_probe(model, task, layer="all", seeds=plan.seeds, lrs=plan.lrs, out=results_dir,
+                                progress=plan.progress, **kwargs)
             on_done(model, task, str(path))
 
 

@@ -24,3 +24,25 @@ def sine():
         return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread for the test (small models/heads are faster and steadier that way
+    on a shared 2-core machine); the previous setting is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def task_env(tmp_path, monkeypatch):
+    """``(data_dir, specs_dir)`` registered through MERTBENCH_DATA / MERTBENCH_TASKS."""
+    data, specs = tmp_path / "data", tmp_path / "specs"
+    specs.mkdir()
+    monkeypatch.setenv("MERTBENCH_TASKS", str(specs))
+    monkeypatch.setenv("MERTBENCH_DATA", str(data))
+    return data, specs

@@ -5,27 +5,10 @@ import pytest
 
 from mertbench.probe.synthetic import ToyLayeredEncoder, write_beat_task, write_tone_task
 
-
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny encoders: one intra-op thread avoids thread hand-off costs on a shared 2-core machine."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
+    """Every test here runs with one torch thread (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def task_env(tmp_path, monkeypatch):
-    """``(data_dir, specs_dir)`` registered through MERTBENCH_TASKS / MERTBENCH_DATA."""
-    data, specs = tmp_path / "data", tmp_path / "specs"
-    specs.mkdir()
-    monkeypatch.setenv("MERTBENCH_TASKS", str(specs))
-    monkeypatch.setenv("MERTBENCH_DATA", str(data))
-    return data, specs
-
 
 @pytest.fixture
 def windowed_task(task_env):
@@ -34,13 +17,11 @@ def windowed_task(task_env):
     write_tone_task(data, specs, name="tones-win", counts={"train": 2, "valid": 1, "test": 1}, window_s=0.4)
     return "tones-win"
 
-
 @pytest.fixture
 def beat_task(task_env):
     data, specs = task_env
     write_beat_task(data, specs, name="beats-x", counts={"train": 2, "valid": 1, "test": 1}, seconds=3.0)
     return "beats-x"
-
 
 class CountingEncoder(ToyLayeredEncoder):
     """Toy encoder that counts forward calls and can fail after ``fail_after`` calls (same
@@ -58,7 +39,6 @@ class CountingEncoder(ToyLayeredEncoder):
         self.calls += 1
         self.windows += wav.shape[0]
         return super().forward(wav, lengths)
-
 
 @pytest.fixture
 def counting_encoder():

@@ -6,12 +6,9 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run faster (and steadier on shared CPUs) single-threaded; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
+    """Every test here runs with one torch thread (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
