@@ -1,0 +1,475 @@
+"""Typed pretraining configuration, presets and ``key=value`` overrides.
+
+A :class:`PretrainConfig` has one section per concern (``model``, ``teacher``, ``loss``, ``mask``,
+``mixture``, ``optim``, ``data``, ``run``). Start from a preset and override fields by dotted name::
+
+    cfg = PretrainConfig.preset("tiny").override({"optim.lr": 1e-3, "data.path": "corpus/"})
+
+Presets:
+
+* ``tiny``: a CPU smoke/demo model (64-channel conv stack, 4 x 192 transformer, 2 s crops, k-means
+  log-mel/chroma teacher) that trains 300 steps in a few minutes on 2 cores (one intra-op thread:
+  faster than two on a shared machine). Deviates from MERT in size, crop length, teacher, dropout,
+  learning rate, CQT target compression and features penalty (documented in docs/pretrain.md).
+* ``small``: a larger CPU model (6 x 256, 4 s crops, EnCodec teacher) for longer CPU runs.
+* ``95m``: MERT-v1-95M as in ``MERT_RVQ-VAE_CQT_95M.yaml`` (post-LN, lr 5e-4, clip 10, dropout 0.1,
+  layerdrop 0.05, feature grad x0.1, final_dim 64, 5 s crops, fp16, 16 clips per GPU).
+* ``330m``: MERT-v1-330M as in ``MERT_RVQ-VAE_CQT_330M.yaml`` (pre-LN, attention relaxation 32,
+  lr 1.5e-3, clip 1, 8x accumulation, no dropout, final_dim 128, 5.12 s crops, fp16, 7 clips per
+  GPU, noise segments 0.5-1.5 s, FSDP when distributed).
+
+Units: seconds for durations, Hz for rates, steps for schedule lengths.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mertbench.errors import SpecError
+
+PRESETS = ("tiny", "small", "95m", "330m")
+
+
+@dataclass
+class ModelSection:
+    """Encoder geometry and regularisation: the fields of :class:`mertbench.models.mert.MertConfig`."""
+
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    conv_dim: tuple[int, ...] = (512, 512, 512, 512, 512, 512, 512)
+    conv_kernel: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
+    conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)
+    conv_bias: bool = False
+    feat_extract_norm: str = "group"
+    num_conv_pos_embeddings: int = 128
+    num_conv_pos_embedding_groups: int = 16
+    do_stable_layer_norm: bool = False  # True = pre-LN (MERT-330M)
+    layer_norm_eps: float = 1e-5
+    attention_relax: float = -1.0  # > 0 enables attention relaxation with this alpha (330M: 32)
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    feat_proj_dropout: float = 0.1
+    layerdrop: float = 0.05
+    feature_grad_mult: float = 0.1
+
+    def to_mert_config(self) -> Any:
+        """The :class:`MertConfig` for these fields (24 kHz)."""
+        from mertbench.models.mert import MertConfig
+
+        return MertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, sample_rate=24000)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames the conv stack gives for ``num_samples`` samples (``floor((L - k) / s) + 1`` per layer)."""
+        n = num_samples
+        for k, s in zip(self.conv_kernel, self.conv_stride):
+            n = (n - k) // s + 1
+            if n <= 0:
+                return 0
+        return n
+
+    @property
+    def hop(self) -> int:
+        """Total conv stride in samples (320 = 75 Hz at 24 kHz)."""
+        hop = 1
+        for s in self.conv_stride:
+            hop *= s
+        return hop
+
+
+@dataclass
+class TeacherSection:
+    """Which discrete targets the model predicts at masked frames."""
+
+    kind: str = "encodec"  # encodec | kmeans | none
+    # EnCodec: "auto" (local HF cache, then the hub when reachable, else the offline fallback),
+    # "random" (the offline fallback), a local directory, or a hub id.
+    encodec_source: str = "auto"
+    encodec_bandwidth: float = 6.0  # kbps; 6.0 = 8 codebooks of 1024 codes
+    random_seed: int = 0  # seed of the offline fallback's random weights and projections
+    kmeans_features: str = "logmel_chroma"  # logmel_chroma | mfcc
+    kmeans_clusters: tuple[int, ...] = (300, 200)  # per feature set (mfcc: one value)
+    kmeans_combine: str = "product"  # product (one codebook of 300*200 classes) | parallel
+    kmeans_n_init: int = 20
+    kmeans_batch_size: int = 10000
+    kmeans_model: str = ""  # folder of a saved k-means teacher to reuse ("" = fit or reuse cached)
+    fit_fraction: float = 0.1  # fraction of the corpus (by duration) used to fit k-means / stats
+    fit_max_frames: int = 500_000  # cap on frames used for fitting
+    device: str = "auto"  # where the teacher runs during label precompute
+
+
+@dataclass
+class LossSection:
+    """Loss terms and weights (every term can be switched off for ablations)."""
+
+    pred_weight: float = 1.0  # weight of the summed codebook cross-entropies (0 = off)
+    cqt: bool = True  # CQT reconstruction term
+    cqt_weight: float = 1.0
+    features_pen_weight: float = 10.0  # HuBERT feature L2 penalty (0 = off)
+    pred_nomask_weight: float = 0.0  # codebook CEs on unmasked frames too (HuBERT pred_nomask_weight; MERT: 0)
+    cqt_nomask_weight: float = 0.0  # CQT reconstruction on unmasked frames too (MERT: 0)
+    logit_temp: float = 0.1
+    final_dim: int = 64  # projection size per codebook
+    num_special_classes: int = 4  # fairseq dictionary specials: 1024 codes -> 1028 classes
+    cqt_bins: int = 336
+    cqt_bins_per_octave: int = 48
+    cqt_fmin: float = 32.7
+    cqt_precompute: bool = False  # True: CQT targets computed once per corpus into the cache
+    cqt_impl: str = "grouped"  # grouped (exact, faster) | nnaudio (nnAudio's CQT1992v2 itself)
+    cqt_transform: str = "linear"  # linear (MERT: raw magnitude) | log (log1p(magnitude / cqt_log_ref))
+    cqt_log_ref: float = 0.01
+
+
+@dataclass
+class MaskSection:
+    """Span masking (fairseq ``compute_mask_indices``)."""
+
+    prob: float = 0.8
+    length: int = 5
+    min_masks: int = 2
+    require_same_masks: bool = True
+
+
+@dataclass
+class MixtureSection:
+    """In-batch noise mixture; ``prob`` is the probability that a clip is mixed."""
+
+    prob: float = 0.5
+    min_segments: int = 1
+    max_segments: int = 3
+    min_seconds: float = 0.5
+    max_seconds: float = 1.0
+    volume: float = 1.0
+
+
+@dataclass
+class OptimSection:
+    """AdamW, warmup + linear decay, clipping, precision, accumulation."""
+
+    steps: int = 400_000  # optimisation iterations (batches)
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    warmup_steps: int = -1  # -1: use warmup_fraction * steps
+    warmup_fraction: float = 0.08
+    clip_norm: float = 10.0  # global gradient norm (<= 0: no clipping)
+    accum: int = 1  # gradient accumulation (fairseq update_freq)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 uses dynamic loss scaling)
+    init_loss_scale: float = 128.0  # fairseq fp16_init_scale
+    skip_nonfinite: bool = True  # skip steps whose loss or gradient norm is NaN/inf
+
+    def warmup(self) -> int:
+        """Warmup length in steps."""
+        return self.warmup_steps if self.warmup_steps >= 0 else int(round(self.warmup_fraction * self.steps))
+
+
+@dataclass
+class DataSection:
+    """Where the audio is and how batches are cut."""
+
+    path: str = ""  # audio folder (recursive) or manifest (.tsv fairseq format, or .txt/.csv list)
+    crop_seconds: float = 5.0
+    min_seconds: float = 3.0  # shorter clips are skipped and counted
+    max_hours: float = 0.0  # > 0: use a seeded random subset of at most this many hours
+    micro_batch: int = 16  # clips per process per forward
+    num_workers: int = 2  # data-loader worker processes
+
+
+@dataclass
+class RunSection:
+    """Output, logging, checkpointing, devices."""
+
+    out: str = "runs/pretrain"
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 10
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    export_every: int = 0  # > 0: also export the encoder every this many steps
+    stop_after: int = 0  # > 0: stop (after checkpointing) once this many steps ran in this invocation
+    resume: bool = False
+    distributed: str = "auto"  # auto | ddp | fsdp (used when launched with torchrun)
+    dist_timeout_minutes: int = 360
+    cache_dir: str = ""  # label cache ("" = $MERTBENCH_CACHE/pretrain)
+    tensorboard: bool = True
+    progress: bool = True
+    threads: int = 0  # > 0: torch.set_num_threads
+    debug_nan_steps: tuple[int, ...] = ()  # inject a NaN loss at these steps (tests of the skip logic)
+
+
+@dataclass
+class PretrainConfig:
+    """The whole pretraining configuration."""
+
+    preset: str = "95m"
+    model: ModelSection = field(default_factory=ModelSection)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    loss: LossSection = field(default_factory=LossSection)
+    mask: MaskSection = field(default_factory=MaskSection)
+    mixture: MixtureSection = field(default_factory=MixtureSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    data: DataSection = field(default_factory=DataSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def preset(cls, name: str) -> "PretrainConfig":
+        """The configuration of preset ``name`` (tiny, small, 95m, 330m)."""
+        key = name.lower().replace("mert-", "")
+        if key not in _PRESET_OVERRIDES:
+            raise SpecError(f"unknown pretraining preset {name!r}; choose one of {', '.join(PRESETS)}")
+        cfg = cls(preset=key)
+        return cfg.override(_PRESET_OVERRIDES[key])
+
+    def override(self, items: dict[str, Any] | list[str]) -> "PretrainConfig":
+        """A copy with dotted fields replaced: ``{"optim.lr": 1e-3}`` or ``["optim.lr=1e-3"]``.
+
+        String values are parsed to the field's type (ints, floats, bools, tuples ``64,64`` or
+        ``(64, 64)``). Unknown fields raise :class:`SpecError` naming the field and the choices.
+        """
+        if isinstance(items, list):
+            parsed: dict[str, Any] = {}
+            for item in items:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise SpecError(f"override {item!r}: expected KEY=VALUE, e.g. optim.lr=1e-3")
+                parsed[key.strip()] = value.strip()
+            items = parsed
+        cfg = self.from_dict(self.to_dict())
+        for key, value in items.items():
+            section_name, _, attr = key.partition(".")
+            if not attr:
+                if key == "preset":
+                    cfg.preset = str(value)
+                    continue
+                raise SpecError(f"override {key!r}: use SECTION.FIELD, sections: {', '.join(_SECTIONS)}")
+            if section_name not in _SECTIONS:
+                raise SpecError(f"override {key!r}: unknown section {section_name!r}; "
+                                f"sections: {', '.join(_SECTIONS)}")
+            section = getattr(cfg, section_name)
+            hints = typing.get_type_hints(type(section))
+            if attr not in hints:
+                names = [f.name for f in dataclasses.fields(section)]
+                raise SpecError(f"override {key!r}: unknown field {attr!r} in section {section_name!r}; "
+                                f"fields: {', '.join(names)}")
+            setattr(section, attr, _coerce(key, value, hints[attr]))
+        return cfg
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PretrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`SpecError`."""
+        cfg = cls(preset=str(data.get("preset", "95m")))
+        for name, values in data.items():
+            if name == "preset":
+                continue
+            if name not in _SECTIONS:
+                raise SpecError(f"config: unknown section {name!r}; sections: {', '.join(_SECTIONS)}")
+            section = getattr(cfg, name)
+            hints = typing.get_type_hints(type(section))
+            for attr, value in dict(values).items():
+                if attr not in hints:
+                    raise SpecError(f"config: unknown field {name}.{attr}")
+                setattr(section, attr, _coerce(f"{name}.{attr}", value, hints[attr]))
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PretrainConfig":
+        """Read a config written by :meth:`save` (or a hand-written JSON/YAML with the same keys)."""
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+        if isinstance(data, dict) and "config" in data and "preset" not in data:
+            data = data["config"]
+        return cls.from_dict(data)
+
+    def validate(self) -> "PretrainConfig":
+        """Check value ranges; raise :class:`SpecError` naming the field and the fix."""
+        def bad(field_name: str, problem: str) -> None:
+            raise SpecError(f"pretrain config: {field_name} {problem}")
+
+        if self.teacher.kind not in ("encodec", "kmeans", "none"):
+            bad("teacher.kind", f"is {self.teacher.kind!r}; use encodec, kmeans or none")
+        if self.teacher.kmeans_features not in ("logmel_chroma", "mfcc"):
+            bad("teacher.kmeans_features", f"is {self.teacher.kmeans_features!r}; use logmel_chroma or mfcc")
+        if self.teacher.kmeans_combine not in ("product", "parallel"):
+            bad("teacher.kmeans_combine", "must be product or parallel")
+        want = 2 if self.teacher.kmeans_features == "logmel_chroma" else 1
+        if self.teacher.kind == "kmeans" and len(self.teacher.kmeans_clusters) != want:
+            bad("teacher.kmeans_clusters", f"needs {want} value(s) for features {self.teacher.kmeans_features}")
+        if self.teacher.kind == "none" and not self.loss.cqt:
+            bad("teacher.kind", "is none and loss.cqt is off: nothing to learn; enable one of them")
+        if self.teacher.kind != "none" and self.loss.pred_weight <= 0 and not self.loss.cqt:
+            bad("loss.pred_weight", "is 0 and loss.cqt is off: nothing to learn")
+        if self.loss.cqt_impl not in ("grouped", "nnaudio"):
+            bad("loss.cqt_impl", f"is {self.loss.cqt_impl!r}; use grouped or nnaudio")
+        if self.loss.cqt_transform not in ("linear", "log"):
+            bad("loss.cqt_transform", f"is {self.loss.cqt_transform!r}; use linear or log")
+        if self.loss.cqt_log_ref <= 0:
+            bad("loss.cqt_log_ref", "must be > 0")
+        if self.optim.precision not in ("fp32", "bf16", "fp16"):
+            bad("optim.precision", f"is {self.optim.precision!r}; use fp32, bf16 or fp16")
+        if self.optim.steps < 1:
+            bad("optim.steps", "must be >= 1")
+        if self.optim.accum < 1:
+            bad("optim.accum", "must be >= 1")
+        if self.data.micro_batch < 1:
+            bad("data.micro_batch", "must be >= 1")
+        if self.data.crop_seconds <= 0:
+            bad("data.crop_seconds", "must be > 0")
+        if not 0 <= self.mask.prob <= 1:
+            bad("mask.prob", "must be in [0, 1]")
+        if not 0 <= self.mixture.prob <= 1:
+            bad("mixture.prob", "must be in [0, 1]")
+        if self.mixture.min_segments > self.mixture.max_segments or self.mixture.min_segments < 0:
+            bad("mixture.min_segments", "must be >= 0 and <= mixture.max_segments")
+        if self.mixture.min_seconds > self.mixture.max_seconds or self.mixture.min_seconds <= 0:
+            bad("mixture.min_seconds", "must be > 0 and <= mixture.max_seconds")
+        if self.run.distributed not in ("auto", "ddp", "fsdp"):
+            bad("run.distributed", "must be auto, ddp or fsdp")
+        m = self.model
+        if not (len(m.conv_dim) == len(m.conv_kernel) == len(m.conv_stride)):
+            bad("model.conv_dim", "conv_dim, conv_kernel and conv_stride must have the same length")
+        if m.hop != 320:
+            bad("model.conv_stride", f"multiplies to {m.hop}; MERT needs 320 (75 Hz frames at 24 kHz)")
+        if m.hidden_size % m.num_attention_heads:
+            bad("model.hidden_size", "must be divisible by model.num_attention_heads")
+        if m.hidden_size % m.num_conv_pos_embedding_groups:
+            bad("model.hidden_size", "must be divisible by model.num_conv_pos_embedding_groups")
+        if self.data.crop_seconds > 0 and m.num_frames(int(self.data.crop_seconds * 24000)) < 2 * self.mask.length:
+            bad("data.crop_seconds", "is too short for the mask span length")
+        return self
+
+
+_SECTIONS = ("model", "teacher", "loss", "mask", "mixture", "optim", "data", "run")
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Convert ``value`` (possibly a string from the command line) to the type ``hint``."""
+    origin = typing.get_origin(hint)
+    if isinstance(value, str) and hint is not str:
+        text = value.strip()
+        if hint is bool:
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise SpecError(f"override {key}: {value!r} is not a boolean (use true/false)")
+        if origin is tuple:
+            if text in ("", "()"):
+                return ()
+            try:
+                value = ast.literal_eval(text if text.startswith(("(", "[")) else f"({text},)")
+            except (ValueError, SyntaxError) as exc:
+                raise SpecError(f"override {key}: cannot parse {value!r} as a tuple, e.g. 64,64,64") from exc
+        else:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as exc:
+                raise SpecError(f"override {key}: cannot parse {value!r} as {getattr(hint, '__name__', hint)}") from exc
+    try:
+        if hint is bool:
+            if not isinstance(value, (bool, int)):
+                raise TypeError
+            return bool(value)
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if hint is str:
+            return str(value)
+        if origin is tuple:
+            args = typing.get_args(hint)
+            items = list(value)
+            elem = args[0] if args else Any
+            return tuple(_coerce(key, v, elem) if elem is not Any else v for v in items)
+        if isinstance(hint, types.UnionType) or origin is typing.Union:
+            return value
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"config field {key}: {value!r} is not a valid {getattr(hint, '__name__', hint)}") from exc
+    return value
+
+
+# Conv stack of the tiny/small presets: same kernels and strides as MERT (75 Hz at 24 kHz),
+# narrower channels (the 512-channel stack dominates the CPU cost at 24 kHz).
+_TINY_CONV = (64, 64, 64, 64, 64, 64, 64)
+_SMALL_CONV = (128, 128, 128, 128, 128, 128, 128)
+
+# The CPU presets' recipe (measured on the rendered corpus, see docs/pretrain.md): no dropout, full
+# gradient into the conv stack, a log-compressed CQT target and no features penalty. With MERT's
+# linear-magnitude target the CQT head does not beat the per-bin mean within a few hundred steps,
+# and the features penalty drives the conv stack's GELU outputs to zero.
+_CPU_RECIPE: dict[str, Any] = {
+    "model.hidden_dropout": 0.0, "model.attention_dropout": 0.0, "model.activation_dropout": 0.0,
+    "model.feat_proj_dropout": 0.0, "model.layerdrop": 0.0, "model.feature_grad_mult": 1.0,
+    "loss.cqt_precompute": True, "loss.cqt_transform": "log", "loss.features_pen_weight": 0.0,
+}
+
+_PRESET_OVERRIDES: dict[str, dict[str, Any]] = {
+    "tiny": {
+        **_CPU_RECIPE,
+        "model.hidden_size": 192, "model.num_hidden_layers": 4, "model.num_attention_heads": 4,
+        "model.intermediate_size": 768, "model.conv_dim": _TINY_CONV,
+        "teacher.kind": "kmeans", "teacher.kmeans_combine": "parallel", "teacher.kmeans_n_init": 3,
+        "teacher.fit_max_frames": 100_000,
+        "loss.final_dim": 32,
+        "optim.steps": 300, "optim.lr": 1e-3, "optim.warmup_fraction": 0.1, "optim.clip_norm": 10.0,
+        "data.crop_seconds": 2.0, "data.micro_batch": 8, "data.num_workers": 1, "data.max_hours": 1.0,
+        "run.out": "runs/tiny", "run.log_every": 10, "run.checkpoint_every": 100, "run.threads": 1,
+    },
+    "small": {
+        **_CPU_RECIPE,
+        "model.hidden_size": 256, "model.num_hidden_layers": 6, "model.num_attention_heads": 4,
+        "model.intermediate_size": 1024, "model.conv_dim": _SMALL_CONV,
+        "teacher.kind": "encodec", "teacher.fit_max_frames": 200_000,
+        "loss.final_dim": 64,
+        "optim.steps": 3000, "optim.lr": 1e-3, "optim.warmup_fraction": 0.08,
+        "data.crop_seconds": 4.0, "data.micro_batch": 8, "data.num_workers": 2,
+        "run.out": "runs/small", "run.log_every": 20, "run.checkpoint_every": 500,
+    },
+    "95m": {
+        "optim.steps": 400_000, "optim.lr": 5e-4, "optim.warmup_steps": 32_000, "optim.clip_norm": 10.0,
+        "optim.precision": "fp16", "optim.accum": 1,
+        "loss.final_dim": 64,
+        "data.crop_seconds": 5.0, "data.micro_batch": 16, "data.num_workers": 6,
+        "run.out": "runs/mert-95m", "run.log_every": 100, "run.checkpoint_every": 25_000,
+    },
+    "330m": {
+        "model.hidden_size": 1024, "model.num_hidden_layers": 24, "model.num_attention_heads": 16,
+        "model.intermediate_size": 4096, "model.do_stable_layer_norm": True, "model.attention_relax": 32.0,
+        "model.hidden_dropout": 0.0, "model.attention_dropout": 0.0, "model.activation_dropout": 0.0,
+        "model.feat_proj_dropout": 0.0, "model.layerdrop": 0.0, "model.feature_grad_mult": 1.0,
+        "loss.final_dim": 128,
+        "mixture.max_seconds": 1.5,
+        "optim.steps": 400_000, "optim.lr": 1.5e-3, "optim.warmup_steps": 32_000, "optim.clip_norm": 1.0,
+        "optim.precision": "fp16", "optim.accum": 8,
+        "data.crop_seconds": 5.12, "data.micro_batch": 7, "data.num_workers": 6,
+        "run.out": "runs/mert-330m", "run.log_every": 100, "run.checkpoint_every": 5000,
+        "run.distributed": "fsdp",
+    },
+}
