@@ -21,7 +21,7 @@ from mertbench.bench import BenchResult, register_benchmark
 
 @register_benchmark("probe-layers", "one-pass --layer all vs sequential single-layer probes: speed-up, equal metrics")
 def probe_layers(layers: int = 13, dim: int = 768, classes: int = 10, train: int = 2000, valid: int = 500,
-                 test: int = 500, epochs: int = 10, seeds: int = 1, lrs: str = "0.001", hidden: int = 512,
+                 test: int = 500, epochs: int = 10, seeds: int = 1, lrs: str | float | tuple = "0.001", hidden: int = 512,
                  repeats: int = 1, threads: int | None = None, device: str = "cpu") -> BenchResult:
     """Both ways on one synthetic feature cache (``layers`` x ``dim``, multiclass, MARBLE MLP head,
     batch 64, early stopping patience 6, ``epochs`` max). With ``repeats`` > 1 the two ways alternate
@@ -34,7 +34,8 @@ def probe_layers(layers: int = 13, dim: int = 768, classes: int = 10, train: int
 
     if threads:
         torch.set_num_threads(int(threads))
-    lr_list = [float(x) for x in str(lrs).split(",") if x]
+    lr_list = ([float(x) for x in lrs] if isinstance(lrs, (list, tuple))
+               else [float(x) for x in str(lrs).split(",") if x.strip()])
     t_one = t_seq = c_one = c_seq = float("inf")
     with tempfile.TemporaryDirectory() as tmp:
         setup = synthetic_clip_setup(Path(tmp), num_layers=layers, dim=dim, n_classes=classes,

@@ -13,7 +13,10 @@ def register(app: typer.Typer) -> None:
         size: str = typer.Option("small", help="Rendered suite size: tiny, small or full."),
         steps: int = typer.Option(300, help="Pretraining steps of the tiny MERT."),
         seed: int = typer.Option(0, help="Seed of rendering, pretraining and the random-init baseline."),
-        seeds: int = typer.Option(1, help="Probe seeds per run (>1 gives confidence intervals)."),
+        seeds: int = typer.Option(3, help="Probe seeds of clip-level tasks (>1 gives confidence intervals; "
+                                  "beat and separation use 1)."),
+        jobs: int = typer.Option(0, help="Probe worker processes (0: one per core, at most 4; 1: sequential "
+                                 "with progress bars)."),
         quick: bool = typer.Option(False, "--quick", help="Smoke test: tiny render, 6 steps, 2 tasks."),
         update_readme: Path = typer.Option(None, "--update-readme", help="Write the table and a plot into this "
                                            "README between its demo-sample markers."),
@@ -23,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
         plan = DemoPlan.quick(out) if quick else DemoPlan(out=out, size=size, seed=seed, pretrain_steps=steps,
                                                            seeds=seeds)
+        if jobs:
+            plan.jobs = jobs
         summary = run_demo(plan)
         typer.echo(summary.leaderboard)
         typer.echo(f"\nHTML report: {summary.report_html.resolve()}")

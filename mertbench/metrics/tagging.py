@@ -19,7 +19,6 @@ both metrics are rank-based, so a monotone transform such as the sigmoid does no
 """
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
@@ -27,8 +26,6 @@ from typing import Literal, Sequence
 import numpy as np
 
 from mertbench.metrics import register_metric
-
-log = logging.getLogger("mertbench.metrics")
 
 
 class TagsExcludedWarning(UserWarning):
@@ -120,8 +117,7 @@ def _report(score: TagScore, metric: str) -> float:
         msg = (f"{metric}: {len(score.excluded)} tag(s) excluded from the macro average because the "
                f"evaluated split has no positives or no negatives for them: {shown}{more}; "
                f"averaged over {score.num_scored} tags")
-        log.warning(msg)
-        warnings.warn(msg, TagsExcludedWarning, stacklevel=3)
+        warnings.warn(msg, TagsExcludedWarning, stacklevel=3)  # shown once per message by default
     return score.value
 
 

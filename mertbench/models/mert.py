@@ -312,6 +312,10 @@ class _ConvLayer(nn.Module):
         return F.gelu(x)
 
 
+#: longest first conv kernel (samples) for which the CPU inference path uses the GEMM front end
+FAST_FRONT_END_MAX_KERNEL = 32
+
+
 class _FeatureExtractor(nn.Module):
     """HuBERT/wav2vec 2.0 conv front end: waveform ``[B, N]`` -> features."""
 
@@ -812,7 +816,9 @@ class MertModel(nn.Module):
                 valid0 = (torch.div(lengths - k0, s0, rounding_mode="floor") + 1).clamp_min(1)
         fast = (self.use_fast_path and not self.training and not torch.is_grad_enabled()
                 and not autocast_on(wav.device.type))
-        if fast and wav.device.type == "cpu":  # GEMM front end; on GPUs cuDNN's convs are used
+        # GEMM front end on CPU (on GPUs cuDNN's convs are used). Its folded layer-0 norm costs
+        # O(k0^2) per frame, so long first kernels (the tiny preset's 400 samples) take the conv path.
+        if fast and wav.device.type == "cpu" and cfg.conv_kernel[0] <= FAST_FRONT_END_MAX_KERNEL:
             feats = self.feature_extractor.forward_fast(wav, self._fast_cache, valid0)  # [B, T, C]
         elif fast:
             feats = self.feature_extractor(wav, valid0).transpose(1, 2)

@@ -202,7 +202,7 @@ class RunSection:
     cache_dir: str = ""  # label cache ("" = $MERTBENCH_CACHE/pretrain)
     tensorboard: bool = True
     progress: bool = True
-    threads: int = 0  # > 0: torch.set_num_threads
+    threads: int = 0  # > 0: torch.set_num_threads; 0: torch's default; -1: every core, or 1 on a busy machine
     debug_nan_steps: tuple[int, ...] = ()  # inject a NaN loss at these steps (tests of the skip logic)
 
 
@@ -323,6 +323,8 @@ class PretrainConfig:
             bad("loss.cqt_impl", f"is {self.loss.cqt_impl!r}; use grouped or nnaudio")
         if self.loss.cqt_transform not in ("linear", "log"):
             bad("loss.cqt_transform", f"is {self.loss.cqt_transform!r}; use linear or log")
+        if self.run.threads < -1:
+            bad("run.threads", "must be -1 (automatic), 0 (torch's default) or a thread count")
         if self.loss.cqt_log_ref <= 0:
             bad("loss.cqt_log_ref", "must be > 0")
         if self.optim.precision not in ("fp32", "bf16", "fp16"):
@@ -418,6 +420,10 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 # Conv stack of the tiny/small presets: same kernels and strides as MERT (75 Hz at 24 kHz),
 # narrower channels (the 512-channel stack dominates the CPU cost at 24 kHz).
 _TINY_CONV = (64, 64, 64, 64, 64, 64, 64)
+# tiny's first conv layer reads 400 samples (16.7 ms at 24 kHz) instead of 10, with MERT's stride 5
+# (frame rate unchanged, 75 Hz): a 64-channel stack of 10-sample kernels cannot resolve pitch classes,
+# and neither the pretrained nor the random-init model then knows anything about key (docs/pretrain.md).
+_TINY_KERNEL = (400, 3, 3, 3, 3, 2, 2)
 _SMALL_CONV = (128, 128, 128, 128, 128, 128, 128)
 
 # The CPU presets' recipe (measured on the rendered corpus, see docs/pretrain.md): no dropout, full
@@ -434,13 +440,13 @@ _PRESET_OVERRIDES: dict[str, dict[str, Any]] = {
     "tiny": {
         **_CPU_RECIPE,
         "model.hidden_size": 192, "model.num_hidden_layers": 4, "model.num_attention_heads": 4,
-        "model.intermediate_size": 768, "model.conv_dim": _TINY_CONV,
+        "model.intermediate_size": 768, "model.conv_dim": _TINY_CONV, "model.conv_kernel": _TINY_KERNEL,
         "teacher.kind": "kmeans", "teacher.kmeans_combine": "parallel", "teacher.kmeans_n_init": 3,
         "teacher.fit_max_frames": 100_000,
         "loss.final_dim": 32,
         "optim.steps": 300, "optim.lr": 1e-3, "optim.warmup_fraction": 0.1, "optim.clip_norm": 10.0,
         "data.crop_seconds": 2.0, "data.micro_batch": 8, "data.num_workers": 1, "data.max_hours": 1.0,
-        "run.out": "runs/tiny", "run.log_every": 10, "run.checkpoint_every": 100, "run.threads": 1,
+        "run.out": "runs/tiny", "run.log_every": 10, "run.checkpoint_every": 100, "run.threads": -1,
     },
     "small": {
         **_CPU_RECIPE,

@@ -77,6 +77,10 @@ def train(config: PretrainConfig) -> Path:
     threads = torch.get_num_threads()
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
+    elif cfg.run.threads == -1:  # every core, unless other work already keeps them busy
+        from mertbench.threads import worker_threads
+
+        torch.set_num_threads(worker_threads())
     try:
         return _train(cfg, info)
     finally:

@@ -238,6 +238,7 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
         "options": setup.options,
     }
     hyper.update(family.hyperparameters())
+    hyper["standardize"] = family.standardized
     if sel.undefined:
         hyper["undefined_metrics"] = sel.undefined
     if family.notes:

@@ -76,7 +76,7 @@ def step_macs(n_heads: int, batch: int, dim: int, hidden: int | None, out_dim: i
 
 def auto_threads(macs: float) -> int | None:
     """One intra-op thread when a step is small (< :data:`SMALL_STEP_MACS`) or when the machine is
-    already busy (1-minute load average >= number of cores: extra threads then mostly wait for each
+    already busy (:func:`mertbench.threads.machine_busy`: extra threads then mostly wait for each
     other); None (torch's setting) otherwise."""
     if macs < SMALL_STEP_MACS or machine_busy():
         return 1

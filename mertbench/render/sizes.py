@@ -51,7 +51,7 @@ SIZES: dict[str, dict[str, TaskSize]] = {
         "render-performer": TaskSize(_c(10, 3, 3), 3.0, reuse=2),
         "render-technique": TaskSize(_c(16, 5, 5), 4.0, reuse=2),
         "render-separation": TaskSize(_c(36, 12, 12), 6.0, reuse=2),
-        "pretrain": TaskSize({"train": 30}, 15.0),
+        "pretrain": TaskSize({"train": 120}, 15.0),  # 30 min: 30 clips gave the tiny model no key
     },
     "full": {
         "render-key": TaskSize(_c(30, 8, 8), 8.0, reuse=6),

@@ -263,3 +263,27 @@ def test_cli_models_list_shows_geometry_and_parameters():
     assert cells[:6] == ["mert-95m", "24000 Hz", "75 Hz", "13", "768", "94,371,712"]
     narrow = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "80"})
     assert "random-mert-330m" in narrow.output and "315,428,992" in narrow.output
+
+
+def test_long_first_kernel_inference_path_equals_reference_path():
+    """The tiny pretraining preset's 400-sample first kernel takes the conv front end on CPU (the GEMM
+    front end's folded norm is O(k0^2) per frame); outputs equal the reference path either way."""
+    import dataclasses
+
+    from mertbench.models.mert import FAST_FRONT_END_MAX_KERNEL, MertModel, random_mert
+
+    base = random_mert("tiny", seed=0, window_s=None).model.config
+    cfg = dataclasses.replace(base, conv_kernel=(400, *base.conv_kernel[1:]))
+    assert cfg.conv_kernel[0] > FAST_FRONT_END_MAX_KERNEL >= base.conv_kernel[0]
+    model = MertModel(cfg)
+    model.reset_parameters(0)
+    model.eval()
+    wav = torch.randn(2, 12000)
+    with torch.inference_mode():
+        a = model(wav).stacked_hidden_states
+    b = torch.stack(model(wav).hidden_states).detach()
+    frames = 12000
+    for k, s in zip(cfg.conv_kernel, cfg.conv_stride):
+        frames = (frames - k) // s + 1
+    assert a.shape[2] == frames == 36  # 0.5 s at 75 Hz, less the longer kernel's edge
+    assert float((a - b).abs().max()) < 1e-5

@@ -17,6 +17,7 @@ import torch
 
 from mertbench.errors import SpecError
 from mertbench.metrics import get_metric
+from mertbench.probe.features import FeatureStore
 from mertbench.tasks.data import LoadedDataset
 from mertbench.tasks.spec import MetricSpec, TaskSpec
 
@@ -74,7 +75,7 @@ class ProbeFamily:
     feature_level: ClassVar[str] = "clip"
     #: short description of the loss and head used (goes into results hyperparameters).
     loss_name: ClassVar[str] = ""
-    OPTIONS: ClassVar[dict[str, str]] = {"monitor": USED}
+    OPTIONS: ClassVar[dict[str, str]] = {"monitor": USED, "standardize": USED}
 
     out_dim: int
 
@@ -128,6 +129,28 @@ class ProbeFamily:
     def hyperparameters(self) -> dict[str, Any]:
         """Family-specific settings recorded in the results."""
         return {}
+
+    @property
+    def standardized(self) -> bool:
+        """Whether features are standardised with the training split's moments (option
+        ``standardize``, default true; false reproduces MARBLE, which feeds raw features)."""
+        value = self.options.get("standardize", True)
+        if isinstance(value, str):
+            if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise SpecError(f"task {self.spec.name}: probe.options.standardize must be true or false, got {value!r}")
+            return value.strip().lower() in ("true", "1", "yes")
+        return bool(value)
+
+    def standardize_stores(self, train: FeatureStore, others: Sequence[FeatureStore]) -> None:
+        """Apply the training split's per-(layer, dimension) mean and std to ``train`` and ``others``
+        when :attr:`standardized`. An affine map of the inputs leaves what a probe can represent
+        unchanged; it makes one Adam learning rate suit features of any scale (raw MFCCs span
+        hundreds, transformer states about one) and keeps regression heads from diverging."""
+        if not self.standardized:
+            return
+        mean, std = train.moments()
+        for store in (train, *others):
+            store.standardize(mean, std)
 
     # --- helpers ----------------------------------------------------------------------------
     def metric_specs(self, names: Sequence[str] | None) -> list[MetricSpec]:

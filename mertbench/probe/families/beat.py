@@ -97,6 +97,7 @@ class BeatFamily(ProbeFamily):
             if not tracks:
                 raise DataError(f"split {split!r}: no track has features")
             self.tracks[split] = tracks
+        self.standardize_stores(self.stores["train"], [v for k, v in self.stores.items() if k != "train"])
         self._train_labels = [self._frame_labels(t, self.widen) for t in self.tracks["train"]]
 
     def _frame_labels(self, track: _Track, widen: int) -> np.ndarray:

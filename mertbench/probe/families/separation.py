@@ -119,6 +119,7 @@ class SeparationFamily(ProbeFamily):
             if not tracks:
                 raise DataError(f"split {split!r}: no track has features")
             self.tracks[split] = tracks
+        self.standardize_stores(self.stores["train"], [v for k, v in self.stores.items() if k != "train"])
         self._audio_cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
         self._audio_bytes = 0
         self._audio_budget = int(ctx.ram_budget_gb * 1e9)
