@@ -10,20 +10,23 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, TypeVar
 
 import numpy as np
 import torch
 
-from mertbench.errors import SpecError
+from mertbench.errors import DataError, SpecError
 from mertbench.metrics import get_metric
 from mertbench.probe.features import FeatureStore
-from mertbench.tasks.data import LoadedDataset
+from mertbench.tasks.data import Example, LoadedDataset
 from mertbench.tasks.spec import MetricSpec, TaskSpec
 
 if TYPE_CHECKING:
     from mertbench.extract.runner import Extraction
     from mertbench.probe.heads import HeadBank
+
+#: a frame-level family's per-example record
+T = TypeVar("T")
 
 
 @dataclass
@@ -141,16 +144,51 @@ class ProbeFamily:
             return value.strip().lower() in ("true", "1", "yes")
         return bool(value)
 
-    def standardize_stores(self, train: FeatureStore, others: Sequence[FeatureStore]) -> None:
-        """Apply the training split's per-(layer, dimension) mean and std to ``train`` and ``others``
+    def standardize_stores(self, stores: dict[str, FeatureStore]) -> None:
+        """Apply the ``"train"`` store's per-(layer, dimension) mean and std to every store of ``stores``
         when :attr:`standardized`. An affine map of the inputs leaves what a probe can represent
         unchanged; it makes one Adam learning rate suit features of any scale (raw MFCCs span
         hundreds, transformer states about one) and keeps regression heads from diverging."""
         if not self.standardized:
             return
-        mean, std = train.moments()
-        for store in (train, *others):
+        mean, std = stores["train"].moments()
+        for store in stores.values():
             store.standardize(mean, std)
+
+    def frame_splits(self, make_track: Callable[[Example, int, int], T],
+                     check: Callable[[str, list[Example]], None] | None = None,
+                     ) -> tuple[dict[str, FeatureStore], dict[str, list[T]]]:
+        """Frame-level features of every split: ``(stores, tracks)``.
+
+        Each split's store holds all frames (standardised with the training split's moments, see
+        :meth:`standardize_stores`); its tracks are ``make_track(example, first_row, n_frames)`` for
+        every example with frames. Examples without frames are counted in :attr:`excluded`.
+        ``check(split, examples)`` runs on each split's examples once they match the cache.
+        """
+        ctx = self.ctx
+        stores: dict[str, FeatureStore] = {}
+        tracks: dict[str, list[T]] = {}
+        for split in self.spec.splits:
+            feats = ctx.extraction.split(split)
+            examples = ctx.dataset.splits[split]
+            if [e.id for e in examples] != feats.ids:
+                raise DataError(f"cached features of split {split!r} do not match the dataset; delete "
+                                f"{ctx.extraction.cache.folder} and extract again")
+            if check is not None:
+                check(split, examples)
+            stores[split] = FeatureStore(feats.features, ctx.positions, self.device, ctx.ram_budget_gb)
+            kept = []
+            for i, ex in enumerate(examples):
+                n = int(feats.offsets[i + 1] - feats.offsets[i])
+                if n == 0:
+                    self.excluded[split] = self.excluded.get(split, 0) + 1
+                    continue
+                kept.append(make_track(ex, int(feats.offsets[i]), n))
+            if not kept:
+                raise DataError(f"split {split!r}: no track has features")
+            tracks[split] = kept
+        self.standardize_stores(stores)
+        return stores, tracks
 
     # --- helpers ----------------------------------------------------------------------------
     def metric_specs(self, names: Sequence[str] | None) -> list[MetricSpec]:

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mertbench.errors import DataError, SpecError
+from mertbench.errors import SpecError
 from mertbench.probe.families.base import USED, Batch, FamilyContext, ProbeFamily, weighted_mean
-from mertbench.probe.features import FeatureStore
 from mertbench.probe.registry import register_family
+from mertbench.tasks.data import Example
 from mertbench.tasks.spec import MetricSpec
 
 
@@ -77,27 +77,12 @@ class BeatFamily(ProbeFamily):
         if decoder.pop("name", "dbn") != "dbn":
             raise SpecError(f"task {self.spec.name}: only the 'dbn' beat decoder is implemented")
         self.dbn: dict[str, Any] = decoder
-        self.stores: dict[str, FeatureStore] = {}
-        self.tracks: dict[str, list[_Track]] = {}
-        for split in self.spec.splits:
-            feats = ctx.extraction.split(split)
-            examples = ctx.dataset.splits[split]
-            if [e.id for e in examples] != feats.ids:
-                raise DataError(f"cached features of split {split!r} do not match the dataset; delete "
-                                f"{ctx.extraction.cache.folder} and extract again")
-            self.stores[split] = FeatureStore(feats.features, ctx.positions, self.device, ctx.ram_budget_gb)
-            tracks = []
-            for i, ex in enumerate(examples):
-                n = int(feats.offsets[i + 1] - feats.offsets[i])
-                if n == 0:
-                    self.excluded[split] = self.excluded.get(split, 0) + 1
-                    continue
-                beats = np.asarray(ex.label, dtype=np.float64) - ex.start_s
-                tracks.append(_Track(int(feats.offsets[i]), n, np.sort(beats[beats >= 0])))
-            if not tracks:
-                raise DataError(f"split {split!r}: no track has features")
-            self.tracks[split] = tracks
-        self.standardize_stores(self.stores["train"], [v for k, v in self.stores.items() if k != "train"])
+
+        def track(ex: Example, offset: int, frames: int) -> _Track:
+            beats = np.asarray(ex.label, dtype=np.float64) - ex.start_s
+            return _Track(offset, frames, np.sort(beats[beats >= 0]))
+
+        self.stores, self.tracks = self.frame_splits(track)
         self._train_labels = [self._frame_labels(t, self.widen) for t in self.tracks["train"]]
 
     def _frame_labels(self, track: _Track, widen: int) -> np.ndarray:

@@ -79,8 +79,7 @@ class ClipFamily(ProbeFamily):
         self.splits: dict[str, ClipSplit] = {}
         for name in self.spec.splits:
             self.splits[name] = self._prepare(name)
-        self.standardize_stores(self.splits["train"].store,
-                                [sp.store for n, sp in self.splits.items() if n != "train"])
+        self.standardize_stores({name: sp.store for name, sp in self.splits.items()})
         self.out_dim = self._out_dim()
 
     # --- labels (subclasses) ----------------------------------------------------------------

@@ -29,7 +29,6 @@ import torch
 from mertbench.audio import load_audio
 from mertbench.errors import DataError, ModelError, SpecError
 from mertbench.probe.families.base import USED, Batch, FamilyContext, ProbeFamily, weighted_mean
-from mertbench.probe.features import FeatureStore
 from mertbench.probe.registry import register_family
 from mertbench.tasks.data import Example
 
@@ -96,30 +95,13 @@ class SeparationFamily(ProbeFamily):
         em = o.get("eval_crop_s")
         self.eval_max_frames = None if em is None else max(1, int(round(float(em) * self.fps)))
         self.crop_s = ctx.extraction.windowing.crop_s
-        self.stores: dict[str, FeatureStore] = {}
-        self.tracks: dict[str, list[_Track]] = {}
-        for split in self.spec.splits:
-            feats = ctx.extraction.split(split)
-            examples = ctx.dataset.splits[split]
-            if [e.id for e in examples] != feats.ids:
-                raise DataError(f"cached features of split {split!r} do not match the dataset; delete "
-                                f"{ctx.extraction.cache.folder} and extract again")
+        def check(split: str, examples: list[Example]) -> None:
             for ex in examples:
                 missing = [s for s in self.stems if s not in ex.label]
                 if missing:
                     raise DataError(f"{split}: example {ex.id!r} has no stem(s) {missing} (labels.names = {self.stems})")
-            self.stores[split] = FeatureStore(feats.features, ctx.positions, self.device, ctx.ram_budget_gb)
-            tracks = []
-            for i, ex in enumerate(examples):
-                n = int(feats.offsets[i + 1] - feats.offsets[i])
-                if n == 0:
-                    self.excluded[split] = self.excluded.get(split, 0) + 1
-                    continue
-                tracks.append(_Track(ex, int(feats.offsets[i]), n))
-            if not tracks:
-                raise DataError(f"split {split!r}: no track has features")
-            self.tracks[split] = tracks
-        self.standardize_stores(self.stores["train"], [v for k, v in self.stores.items() if k != "train"])
+
+        self.stores, self.tracks = self.frame_splits(_Track, check)
         self._audio_cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
         self._audio_bytes = 0
         self._audio_budget = int(ctx.ram_budget_gb * 1e9)
