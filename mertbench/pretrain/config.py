@@ -222,8 +222,8 @@ class PretrainConfig:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def preset(cls, name: str) -> "PretrainConfig":
-        """The configuration of preset ``name`` (tiny, small, 95m, 330m)."""
+    def _from_preset(cls, name: str) -> "PretrainConfig":
+        """The configuration of preset ``name`` (tiny, small, 95m, 330m); public as ``PretrainConfig.preset``."""
         key = name.lower().replace("mert-", "")
         if key not in _PRESET_OVERRIDES:
             raise SpecError(f"unknown pretraining preset {name!r}; choose one of {', '.join(PRESETS)}")
@@ -360,6 +360,10 @@ class PretrainConfig:
             bad("data.crop_seconds", "is too short for the mask span length")
         return self
 
+
+# ``PretrainConfig.preset(name)`` shares its name with the ``preset`` field. Bound after the dataclass is
+# built, so the field keeps its default ("95m") for ``PretrainConfig()``; instances read the field.
+PretrainConfig.preset = PretrainConfig._from_preset  # type: ignore[assignment,method-assign]
 
 _SECTIONS = ("model", "teacher", "loss", "mask", "mixture", "optim", "data", "run")
 

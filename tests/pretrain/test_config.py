@@ -80,3 +80,11 @@ def test_lr_schedule_warmup_then_linear_decay():
     assert f[10] == pytest.approx(1.0) and f[55] == pytest.approx(0.5) and f[99] == pytest.approx(1 / 90)
     assert all(a <= b for a, b in zip(f[:10], f[1:10])) and all(a >= b for a, b in zip(f[10:], f[11:]))
     assert lr_factor(100, 10, 100) == 0.0
+
+
+def test_plain_constructor_has_the_95m_preset_default_and_serialises():
+    """``PretrainConfig.preset(name)`` shares its name with the field; ``PretrainConfig()`` still gets "95m"."""
+    cfg = PretrainConfig()
+    assert cfg.preset == "95m" and cfg.to_dict()["preset"] == "95m"
+    assert PretrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert PretrainConfig.preset("tiny").preset == "tiny"
