@@ -101,5 +101,46 @@ def convert_cmd(
                   highlight=False)
 
 
+@models_app.command("layer-stats")
+def layer_stats_cmd(
+    spec: str = typer.Argument(..., help="Registered name, checkpoint folder or module:factory."),
+    audio: list[str] = typer.Argument(..., help="Audio files and/or folders (searched recursively)."),
+    seconds: float = typer.Option(4.0, help="Seconds taken from each file (all clips get this length)."),
+    offset: float = typer.Option(0.0, help="Start of the excerpt in each file, in seconds."),
+    max_files: int = typer.Option(32, help="Use at most this many files (the first ones in sorted order)."),
+    json_out: str = typer.Option(None, "--json", help="Also write the statistics to this JSON file."),
+) -> None:
+    """Per-layer variance, within-clip (temporal) share and clip-level participation ratio: a collapse check."""
+    from pathlib import Path
+
+    from mertbench.audio import find_audio_files
+    from mertbench.errors import MertbenchError
+    from mertbench.io import atomic_write_json
+    from mertbench.models import load_model
+    from mertbench.models.diagnostics import layer_stats
+
+    console = Console()
+    files: list[Path] = []
+    for a in audio:
+        p = Path(a)
+        files.extend(find_audio_files(p) if p.is_dir() else [p])
+    used = files[:max_files]
+    try:
+        stats = layer_stats(load_model(spec), used, seconds=seconds, offset_s=offset)
+    except MertbenchError as exc:
+        console.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    table = Table(title=f"{spec}: {len(used)} clips of {seconds:g} s"
+                        + (f" ({len(files) - len(used)} more files not used; --max-files)" if len(files) > len(used) else ""))
+    for col in ("layer", "total variance", "within-clip share", "clip-mean participation ratio"):
+        table.add_column(col, justify="right")
+    for s in stats:
+        table.add_row(str(s.layer), f"{s.total_var:.4g}", f"{s.temporal_share:.3f}", f"{s.clip_participation:.2f}")
+    console.print(table)
+    if json_out:
+        atomic_write_json(Path(json_out), {"model": spec, "files": [str(f) for f in used], "seconds": seconds,
+                                           "offset_s": offset, "layers": [s.__dict__ for s in stats]})
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
