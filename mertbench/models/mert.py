@@ -57,7 +57,7 @@ import contextlib
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +82,17 @@ from mertbench.models.registry import register_directory_loader, register_encode
 # ----------------------------------------------------------------------------------------------
 # configuration
 # ----------------------------------------------------------------------------------------------
+
+
+def conv_num_frames(kernels: Sequence[int], strides: Sequence[int], num_samples: int) -> int:
+    """Frames a conv stack (no padding) gives for ``num_samples`` samples: ``floor((L - k) / s) + 1``
+    per layer; 0 when the input is shorter than a layer's kernel."""
+    n = int(num_samples)
+    for k, s in zip(kernels, strides):
+        if n < k:
+            return 0
+        n = (n - k) // s + 1
+    return n
 
 
 @dataclass
@@ -153,12 +164,7 @@ class MertConfig:
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced by the conv stack for ``num_samples`` input samples (0 if too short)."""
-        n = int(num_samples)
-        for k, s in zip(self.conv_kernel, self.conv_stride):
-            if n < k:
-                return 0
-            n = (n - k) // s + 1
-        return n
+        return conv_num_frames(self.conv_kernel, self.conv_stride, num_samples)
 
     def num_parameters(self) -> int:
         """Parameter count of :class:`MertModel` (= the HF state dict), computed analytically."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -68,21 +69,15 @@ class ModelSection:
         return MertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, sample_rate=24000)
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames the conv stack gives for ``num_samples`` samples (``floor((L - k) / s) + 1`` per layer)."""
-        n = num_samples
-        for k, s in zip(self.conv_kernel, self.conv_stride):
-            n = (n - k) // s + 1
-            if n <= 0:
-                return 0
-        return n
+        """Frames the conv stack gives for ``num_samples`` samples (the encoder's own formula)."""
+        from mertbench.models.mert import conv_num_frames
+
+        return conv_num_frames(self.conv_kernel, self.conv_stride, num_samples)
 
     @property
     def hop(self) -> int:
         """Total conv stride in samples (320 = 75 Hz at 24 kHz)."""
-        hop = 1
-        for s in self.conv_stride:
-            hop *= s
-        return hop
+        return math.prod(self.conv_stride)
 
 
 @dataclass

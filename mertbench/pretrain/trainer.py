@@ -161,8 +161,6 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
                                                "cqt_nomask": cfg.loss.cqt_nomask_weight if cfg.loss.cqt else 0.0,
                                                }).to(device)
     crop = int(round(cfg.data.crop_seconds * 24000)) // 320 * 320
-    if encoder.num_frames(crop) != cfg.model.num_frames(crop):
-        raise RuntimeError("frame-count formula of the config disagrees with MertModel.num_frames")
     model.train()
     step = updates = skipped = 0
     run_info: dict[str, Any] = {
