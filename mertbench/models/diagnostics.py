@@ -77,7 +77,8 @@ def layer_stats(encoder: Encoder, files: Sequence[str | Path], *, seconds: float
     the file (all clips must have one length so that frames compare across clips).
     """
     if len(files) < 2:
-        raise AudioError(str(files[0]) if files else "(no files)", "layer statistics need at least two audio files")
+        raise AudioError(str(files[0]) if files else "(no files)",
+                         f"layer statistics need at least two audio files; found {len(files)}")
     n = int(round(seconds * encoder.sample_rate))
     waves = []
     for f in files:
