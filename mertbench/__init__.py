@@ -8,7 +8,7 @@ Public entry points:
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from mertbench._version import __version__
 
 __all__ = ["__version__", "load_model"]
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mertbench import __version__
+from mertbench._version import __version__
 from mertbench.paths import PACKAGE_DIR
 
 

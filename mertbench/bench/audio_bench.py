@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mertbench.bench import BenchResult, register_benchmark
+from mertbench.constants import SAMPLE_RATE
 
 
 @register_benchmark("audio", "decode 44.1 kHz stereo wav + resample to 24 kHz mono: "
@@ -30,7 +31,7 @@ def bench_audio(files: int = 8, seconds: float = 30.0, repeats: int = 3) -> Benc
         def ours() -> float:
             t = time.perf_counter()
             for p in paths:
-                load_audio(p, 24000)
+                load_audio(p, SAMPLE_RATE)
             return time.perf_counter() - t
 
         def reference() -> float:

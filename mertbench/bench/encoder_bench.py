@@ -14,7 +14,7 @@ Correctness is printed next to every timing: the max absolute difference over al
 (for pre-LN geometries the reference's ``last_hidden_state`` is compared with our last state, see
 :mod:`mertbench.models.mert`).
 
-Options (``-o KEY=VALUE``): ``geometry`` (``mert-95m`` | ``mert-330m`` | ``small`` | ``tiny``),
+Options (``-o KEY=VALUE``): ``geometry`` (``mert-95m`` | ``mert-330m`` | ``small`` | ``toy``),
 ``batch`` (``"4,1"``: batch sizes; the first gives the headline, batched extraction being how
 ``mertbench extract`` runs), ``seconds`` (5.0 per clip, MERT's training crop), ``repeats`` (5),
 ``warmup`` (1), ``threads`` (torch default), ``dtypes`` (``"fp32,bf16"``), ``devices`` (``"cpu"``

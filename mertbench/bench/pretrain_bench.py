@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mertbench.bench import BenchResult, register_benchmark
+from mertbench.constants import HOP, SAMPLE_RATE
 
 #: dense bf16/fp16 tensor-core peak in TFLOP/s (vendor data sheets; SXM parts)
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0,
@@ -39,7 +40,7 @@ def _synthetic_corpus(folder: Path, clips: int = 12, seconds: float = 6.0, seed:
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    sr = 24000
+    sr = SAMPLE_RATE
     for i in range(clips):
         n = int(seconds * sr)
         out = np.zeros(n)
@@ -77,7 +78,7 @@ def _model_flops(cfg: Any, device: str) -> float:
     codebooks = (1024,) * 8 if cfg.teacher.kind == "encodec" else tuple(cfg.teacher.kmeans_clusters)
     model = MertPretrainingModel(enc, cfg.model.hidden_size, codebooks, final_dim=cfg.loss.final_dim,
                                  cqt_bins=cfg.loss.cqt_bins).to(device).train()
-    n = int(round(cfg.data.crop_seconds * 24000)) // 320 * 320
+    n = int(round(cfg.data.crop_seconds * SAMPLE_RATE)) // HOP * HOP
     b = cfg.data.micro_batch
     t = enc.num_frames(n)
     wav = torch.randn(b, n, device=device) * 0.1

@@ -90,7 +90,7 @@ def convert_cmd(
     bin_format: bool = typer.Option(False, "--bin", help="Write pytorch_model.bin instead of model.safetensors."),
 ) -> None:
     """Convert a fairseq MERT checkpoint to a HF MERT-v1 folder (pretraining heads dropped)."""
-    from mertbench.models.checkpoint import convert_fairseq
+    from mertbench.models.mert.checkpoint import convert_fairseq
 
     report = convert_fairseq(checkpoint, out_dir, config=preset, do_normalize=do_normalize,
                              safe_serialization=not bin_format)

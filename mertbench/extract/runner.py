@@ -23,14 +23,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from mertbench.errors import AudioError, DataError, ModelError
+from mertbench.errors import AudioError, DataError, ModelError, SpecError
 from mertbench.extract.cache import CACHE_FORMAT, ChunkIndex, FeatureCache, SplitFeatures, cache_dir_for
 from mertbench.extract.sharding import chunk_ranges, dist_info, local_device, rank_slice
 from mertbench.extract.windowing import Windowing, prepare_example, windowing_for
 from mertbench.models.contract import Encoder
 from mertbench.provenance import config_hash, provenance
 from mertbench.tasks.data import Example, LoadedDataset
-from mertbench.tasks.registry import Task, get_task
+from mertbench.tasks.registry import Task, as_task
+from mertbench.tasks.spec import FEATURE_LEVELS
 from mertbench.threads import cpu_threads, worker_threads
 
 #: Default examples per chunk (the resume granularity) for clip- and frame-level caches.
@@ -108,10 +109,12 @@ class Extraction:
 
 
 def feature_level(task_type: str) -> str:
-    """``"clip"`` or ``"frame"``: what the probe family of ``task_type`` consumes."""
-    from mertbench.probe.registry import get_family
-
-    return get_family(task_type).feature_level
+    """``"clip"`` or ``"frame"``: what tasks of ``task_type`` are probed on (declared in
+    :data:`mertbench.tasks.spec.FEATURE_LEVELS`, not asked of the probe layer)."""
+    try:
+        return FEATURE_LEVELS[task_type]
+    except KeyError:
+        raise SpecError(f"unknown task type {task_type!r}; known: {sorted(FEATURE_LEVELS)}") from None
 
 
 def _storage_dtype(opts: ExtractOptions, level: str) -> str:
@@ -366,7 +369,7 @@ def extract_features(
     from mertbench.progress import console
 
     opts = options or ExtractOptions()
-    task = get_task(task) if isinstance(task, str) else task
+    task = as_task(task)
     if isinstance(model, str):
         from mertbench.models.registry import load_model
 
@@ -381,7 +384,7 @@ def extract_features(
     unknown = [s for s in splits if s not in dataset.splits]
     if unknown:
         raise DataError(f"task {task.name}: unknown split(s) {unknown}; the task has {list(dataset.splits)}")
-    level = feature_level(task.spec.type)
+    level = task.spec.feature_level
     w = windowing_for(task.spec, encoder.sample_rate, encoder.normalize, level, opts.normalize)  # type: ignore[arg-type]
     layers = list(range(encoder.num_layers)) if opts.layers is None else sorted(set(int(x) for x in opts.layers))
     bad = [x for x in layers if not 0 <= x < encoder.num_layers]

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from mertbench.constants import FRAME_RATE, SAMPLE_RATE
 from torch import nn
 
 
@@ -26,8 +27,8 @@ class Encoder(nn.Module):
     """
 
     name: str = "encoder"
-    sample_rate: int = 24000
-    frame_rate: float = 75.0
+    sample_rate: int = SAMPLE_RATE
+    frame_rate: float = FRAME_RATE
     num_layers: int = 1
     dim: int = 1
     normalize: str | None = None

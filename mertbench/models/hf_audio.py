@@ -38,6 +38,7 @@ from torch import Tensor
 from mertbench.errors import ModelError
 from mertbench.models.contract import Encoder
 from mertbench.models.registry import register_directory_loader, register_encoder
+from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 
 #: transformers model types handled by :class:`HFAudioEncoder`.
 SUPPORTED_TYPES = {"hubert", "wav2vec2", "data2vec-audio", "wavlm", "unispeech", "unispeech-sat", "sew", "sew-d",
@@ -46,7 +47,7 @@ _FE_DEFAULTS = {"sampling_rate": 16000, "do_normalize": True, "return_attention_
 
 
 def _resolve_normalize(option: object, default: str | None) -> str | None:
-    from mertbench.models.mert import resolve_normalize
+    from mertbench.models.mert.config import resolve_normalize
 
     return resolve_normalize(option, default)
 
@@ -179,7 +180,7 @@ def _read_processor(spec: str, revision: str | None) -> dict[str, Any]:
     if path.is_dir():
         f = path / "preprocessor_config.json"
         if f.is_file():
-            from mertbench.models.checkpoint import read_json
+            from mertbench.models.mert.checkpoint import read_json
 
             return {**_FE_DEFAULTS, **read_json(f)}
         return dict(_FE_DEFAULTS)
@@ -196,7 +197,7 @@ def _hubert_from_mert(path: Path) -> Any:
     """A MERT-v1 folder loaded into transformers ``HubertModel`` (the reference implementation)."""
     from transformers import HubertConfig, HubertModel
 
-    from mertbench.models.checkpoint import read_json, read_state_dict, to_mert_keys
+    from mertbench.models.mert.checkpoint import read_json, read_state_dict, to_mert_keys
 
     d = read_json(path / "config.json")
     keep = {k: v for k, v in d.items() if k not in ("model_type", "architectures", "auto_map", "transformers_version")}
@@ -223,8 +224,8 @@ def load_hf_audio(model: str, normalize: object = "model", device: str | None = 
     """A transformers audio model from a local folder or hub id as an :class:`HFAudioEncoder`."""
     from transformers import AutoConfig, AutoModel
 
-    from mertbench.models.checkpoint import is_mert_config, read_json
-    from mertbench.models.mert import _dtype
+    from mertbench.models.mert.checkpoint import is_mert_config, read_json
+    from mertbench.models.mert.config import torch_dtype
 
     path = Path(model).expanduser()
     if path.is_dir() and (path / "config.json").is_file() and is_mert_config(read_json(path / "config.json")):
@@ -252,7 +253,7 @@ def load_hf_audio(model: str, normalize: object = "model", device: str | None = 
         fe = _read_processor(model, revision)
         sr = int(fe["sampling_rate"])
     if device is not None or dtype is not None:
-        hf.to(device=device, dtype=_dtype(dtype))
+        hf.to(device=device, dtype=torch_dtype(dtype))
     norm = _resolve_normalize(normalize, "zmuv" if fe.get("do_normalize") else None)
     return HFAudioEncoder(hf, name or (path.name if path.is_dir() else model), sr, norm,
                           bool(fe.get("return_attention_mask")), window_s=window_s,
@@ -387,7 +388,7 @@ _HUB_MODELS = {
 
 def _register_hub(name: str, hub_id: str, kind: str, sr: int, layers: int, dim: int, desc: str) -> None:
     @register_encoder(name, f"{desc}: transformers, hub id {hub_id} (model=DIR for a local copy)",
-                      sample_rate=sr, frame_rate=sr / 320, num_layers=layers, dim=dim,
+                      sample_rate=sr, frame_rate=sr / HOP, num_layers=layers, dim=dim,
                       parameters=_param_counter(kind))
     def factory(model: str = hub_id, **options: Any) -> HFAudioEncoder:
         return load_hf_audio(model, name=name, **options)
@@ -403,20 +404,20 @@ def _hf_audio(model: str, **options: Any) -> HFAudioEncoder:
 
 
 @register_encoder("encodec-latents", "EnCodec 24 kHz encoder latents (pre-quantisation), 75 Hz",
-                  sample_rate=24000, frame_rate=75.0, num_layers=1, dim=128, parameters=_param_counter("encodec"))
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=128, parameters=_param_counter("encodec"))
 def _encodec_latents(model: str = "facebook/encodec_24khz", **options: Any) -> EncodecEncoder:
     return load_encodec(model, mode="latents", **options)
 
 
 @register_encoder("encodec-codes", "EnCodec 24 kHz RVQ codes at 6 kbps (8 codebooks; layer k = first k+1 codewords)",
-                  sample_rate=24000, frame_rate=75.0, num_layers=8, dim=128, parameters=_param_counter("encodec"))
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=8, dim=128, parameters=_param_counter("encodec"))
 def _encodec_codes(model: str = "facebook/encodec_24khz", **options: Any) -> EncodecEncoder:
     return load_encodec(model, mode="codes", **options)
 
 
 def _dir_loader(path: Path, **options: Any) -> Encoder | None:
     """transformers audio folders (after the MERT loader); EnCodec folders too."""
-    from mertbench.models.checkpoint import read_json
+    from mertbench.models.mert.checkpoint import read_json
 
     cfg_path = Path(path) / "config.json"
     if not cfg_path.is_file():

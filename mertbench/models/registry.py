@@ -17,6 +17,9 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.hf_audio",
 ]
 
+#: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
+RENAMED: dict[str, str] = {"tiny": "toy"}
+
 DirectoryLoader = Callable[..., "Encoder | None"]
 
 
@@ -107,6 +110,9 @@ def load_model(spec: str, **options: Any) -> Encoder:
     _ensure_builtins()
     if spec.startswith("hf:"):  # any transformers audio model by hub id: hf:facebook/hubert-base-ls960
         return load_model("hf-audio", model=spec[3:], **options)
+    if spec in RENAMED and spec not in _REGISTRY:
+        raise ModelError(f"the model {spec!r} is now called {RENAMED[spec]!r} (the test encoder was renamed so "
+                         f"that it is not confused with the pretraining preset 'tiny'); use {RENAMED[spec]!r}")
     if spec in _REGISTRY:
         enc = _REGISTRY[spec].factory(**options)
     elif Path(spec).expanduser().is_dir():

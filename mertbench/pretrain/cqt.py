@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from mertbench.constants import HOP, SAMPLE_RATE
 from torch import nn
 
 
@@ -28,8 +29,8 @@ from torch import nn
 class CQTSettings:
     """The CQT kernel settings (MERT-v1 values by default; frequencies in Hz, hop in samples)."""
 
-    sample_rate: int = 24000
-    hop_length: int = 320
+    sample_rate: int = SAMPLE_RATE
+    hop_length: int = HOP
     fmin: float = 32.7
     n_bins: int = 336
     bins_per_octave: int = 48

@@ -37,9 +37,8 @@ from mertbench.audio import audio_info, find_audio_files, load_audio
 from mertbench.errors import AudioError, DataError
 from mertbench.pretrain.masking import compute_mask_indices
 from mertbench.pretrain.mixture import inbatch_noise_mixture
+from mertbench.constants import HOP, SAMPLE_RATE
 
-SAMPLE_RATE = 24000
-HOP = 320
 
 
 @dataclass(frozen=True)

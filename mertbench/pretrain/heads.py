@@ -15,24 +15,12 @@ wrapped forward (needed by DDP's unused-parameter detection and by FSDP's unshar
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from mertbench.pretrain.losses import LossTerms
+from mertbench.pretrain.losses import LossTerms, PretrainOutput, pretraining_loss
 
-
-@dataclass
-class PretrainOutput:
-    """What the losses need from one forward pass (M = number of masked frames in the batch)."""
-
-    proj_masked: list[torch.Tensor]  # K tensors [M, final_dim]
-    cqt_masked: torch.Tensor | None  # [M, cqt_bins]
-    features_pen: torch.Tensor  # scalar: mean of squared CNN features (fp32)
-    num_frames: int  # M: frames the heads ran on
+__all__ = ["MertPretrainingModel", "PretrainOutput"]
 
 
 class MertPretrainingModel(nn.Module):
@@ -93,7 +81,7 @@ class MertPretrainingModel(nn.Module):
         return masked, unmasked
 
     def forward(self, wav: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None,
-                cqt: torch.Tensor | None = None) -> "LossTerms":
+                cqt: torch.Tensor | None = None) -> LossTerms:
         """Loss terms of one micro-batch.
 
         Args:
@@ -102,8 +90,6 @@ class MertPretrainingModel(nn.Module):
             labels: ``[B, T, K]`` teacher codes of every frame, or None.
             cqt: ``[B, T, bins]`` CQT target (from clean audio) of every frame, or None.
         """
-        from mertbench.pretrain.losses import pretraining_loss
-
         w = self.loss_weights
         nomask = w.get("pred_nomask", 0.0) > 0 or w.get("cqt_nomask", 0.0) > 0
         out_m, out_u = self.heads(wav, mask, nomask=nomask)

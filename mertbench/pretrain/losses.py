@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mertbench.pretrain.heads import PretrainOutput
+
+@dataclass
+class PretrainOutput:
+    """What the losses need from one forward pass (M = number of masked frames in the batch);
+    produced by :class:`mertbench.pretrain.heads.MertPretrainingModel`."""
+
+    proj_masked: list[torch.Tensor]  # K tensors [M, final_dim]
+    cqt_masked: torch.Tensor | None  # [M, cqt_bins]
+    features_pen: torch.Tensor  # scalar: mean of squared CNN features (fp32)
+    num_frames: int  # M: frames the heads ran on
 
 
 def transform_cqt_target(cqt: torch.Tensor, mode: str = "linear", ref: float = 0.01) -> torch.Tensor:

@@ -7,12 +7,9 @@ Modules in :data:`FAMILY_MODULES` are imported on first lookup.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import Callable, TypeVar
 
 from mertbench.errors import SpecError
-
-if TYPE_CHECKING:
-    from mertbench.probe.families.base import ProbeFamily
 
 #: Modules whose import registers the built-in families.
 FAMILY_MODULES: list[str] = [
@@ -39,8 +36,8 @@ def register_family(*types: str) -> Callable[[F], F]:
     return deco
 
 
-def get_family(task_type: str) -> "type[ProbeFamily]":
-    """The family class registered for ``task_type``."""
+def get_family(task_type: str) -> type:
+    """The family class (a :class:`~mertbench.probe.families.base.ProbeFamily` subclass) for ``task_type``."""
     global _IMPORTED
     if not _IMPORTED:
         _IMPORTED = True

@@ -20,7 +20,7 @@ from mertbench.probe.selection import Selection, select
 from mertbench.probe.trainer import HeadResult, TrainSettings, TrainStats, train_heads
 from mertbench.provenance import provenance
 from mertbench.results import RunResult, default_path, write_result
-from mertbench.tasks.registry import Task, get_task
+from mertbench.tasks.registry import Task, as_task
 
 REQUIRED_SPLITS = ("train", "valid", "test")
 
@@ -107,7 +107,7 @@ def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = Non
                options: dict[str, Any] | None = None, extract_options: ExtractOptions | None = None,
                progress: bool = True) -> ProbeSetup:
     """Resolve the task, extract features when the cache is missing, and merge probe settings."""
-    task = get_task(task) if isinstance(task, str) else task
+    task = as_task(task)
     missing = [s for s in REQUIRED_SPLITS if s not in task.spec.splits]
     if missing:
         raise SpecError(f"task {task.name}: probing needs the splits {list(REQUIRED_SPLITS)}; "
@@ -173,7 +173,7 @@ def run_probe(
         ``(result, path)`` (path None when ``write`` is False).
     """
     t0 = time.perf_counter()
-    task = get_task(task) if isinstance(task, str) else task
+    task = as_task(task)
     setup = make_setup(model, task, head=head, max_epochs=max_epochs, batch_size=batch_size, root=root,
                        device=device, options=options, extract_options=extract_options, progress=progress)
     stored = setup.extraction.cache.layers

@@ -21,9 +21,8 @@ import torch
 import yaml
 
 from mertbench.models.contract import Encoder
+from mertbench.constants import HOP, SAMPLE_RATE
 
-SAMPLE_RATE = 24000
-HOP = 320
 
 
 class ToyLayeredEncoder(Encoder):
@@ -173,7 +172,7 @@ def write_tone_task(data_dir: Path, specs_dir: Path, name: str = "toy-tones", ki
 
 
 def write_beat_task(data_dir: Path, specs_dir: Path, name: str = "toy-beats", counts: dict[str, int] | None = None,
-                    seconds: float = 8.0, sr: int = 24000, max_epochs: int = 20, seed: int = 0) -> Path:
+                    seconds: float = 8.0, sr: int = SAMPLE_RATE, max_epochs: int = 20, seed: int = 0) -> Path:
     """Noise bursts (20 ms) on a steady beat grid (90-150 BPM, random phase) over a quiet drone."""
     rng = np.random.default_rng(seed)
     counts = counts or {"train": 8, "valid": 3, "test": 3}
@@ -210,7 +209,7 @@ def write_beat_task(data_dir: Path, specs_dir: Path, name: str = "toy-beats", co
 
 
 def write_separation_task(data_dir: Path, specs_dir: Path, name: str = "toy-stems",
-                          counts: dict[str, int] | None = None, seconds: float = 3.0, sr: int = 24000,
+                          counts: dict[str, int] | None = None, seconds: float = 3.0, sr: int = SAMPLE_RATE,
                           max_epochs: int = 10, seed: int = 0) -> Path:
     """Two stems: ``tone`` (a sine, 200-400 Hz, slow tremolo) and ``noise`` (white noise bursts);
     the mixture is their sum."""

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from mertbench import __version__
+from mertbench._version import __version__
 from mertbench.errors import DataError
 from mertbench.io import atomic_path, atomic_write_json, atomic_write_text
 from mertbench.provenance import config_hash, git_hash

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from mertbench.render.score import PREROLL_S, Score, to_midi_bytes
+from mertbench.constants import SAMPLE_RATE
 
 #: Output sample rate of every rendered file (Hz).
-SAMPLE_RATE = 24_000
 #: midirenderer's fixed output rate (Hz).
 SYNTH_RATE = 48_000
 #: Highest allowed absolute sample value (float, full scale 1.0) after the gain.

@@ -15,7 +15,7 @@ import difflib
 from collections import defaultdict
 from typing import Iterable, Mapping
 
-from mertbench import __version__
+from mertbench._version import __version__
 from mertbench.errors import ResultsError, SpecError
 from mertbench.provenance import git_hash, now_iso
 from mertbench.report.collect import PICKS, Collection, RunRecord, Selection, collect_results, select_run

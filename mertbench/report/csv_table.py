@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from mertbench.report.formatting import fmt_num
 
 if TYPE_CHECKING:
-    from mertbench.report.document import Report
+    from mertbench.report.base import ReportData as Report
 
 
 def _num(v: float | None) -> str:

@@ -7,13 +7,13 @@ import re
 from html import escape
 from typing import TYPE_CHECKING
 
-from mertbench import __version__
+from mertbench._version import __version__
 from mertbench.report.formatting import avg_text, cell_text, layer_tag
 from mertbench.report.plots import Plot
 from mertbench.report.table import Cell, Column, Row, Table
 
 if TYPE_CHECKING:
-    from mertbench.report.document import Report
+    from mertbench.report.base import ReportData as Report
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em; color: #222; }

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mertbench import __version__
+from mertbench._version import __version__
 from mertbench.report.formatting import avg_text, cell_text
 from mertbench.report.table import Cell, Table
 
 if TYPE_CHECKING:
-    from mertbench.report.document import Report
+    from mertbench.report.base import ReportData as Report
 
 _SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -7,7 +7,7 @@ from mertbench.report.formatting import avg_text, cell_text, header_label, row_l
 from mertbench.report.table import Cell, Table
 
 if TYPE_CHECKING:
-    from mertbench.report.document import Report
+    from mertbench.report.base import ReportData as Report
 
 
 def _esc(text: str) -> str:

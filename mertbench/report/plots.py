@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mertbench import __version__
+from mertbench._version import __version__
 from mertbench.io import atomic_write_bytes
 from mertbench.report.table import Table, TaskGroup, display_factor, task_score, unit_suffix
 from mertbench.results import RunResult

@@ -90,3 +90,9 @@ def get_task(name: str) -> Task:
     close = difflib.get_close_matches(name, list(tasks), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise SpecError(f"unknown task {name!r}.{hint} See `mertbench tasks`.")
+
+
+def as_task(task: str | Task) -> Task:
+    """``task`` itself, or the task called ``task``: entry points resolve the name once and pass the
+    :class:`Task` object down (probe -> setup -> extraction), so nothing below looks it up again."""
+    return get_task(task) if isinstance(task, str) else task

@@ -15,6 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mertbench.errors import SpecError
 
 TaskType = Literal["multiclass", "multilabel", "regression", "key", "beat", "separation"]
+FeatureLevel = Literal["clip", "frame"]
+
+#: What each task type needs from feature extraction: ``"clip"`` (one time-mean vector per window)
+#: or ``"frame"`` (every encoder frame). Extraction reads this; the probe family of the type
+#: consumes what it says, so extraction never asks the probe layer.
+FEATURE_LEVELS: dict[str, FeatureLevel] = {
+    "multiclass": "clip", "multilabel": "clip", "regression": "clip", "key": "clip",
+    "beat": "frame", "separation": "frame",
+}
 
 
 class _Strict(BaseModel):
@@ -117,6 +126,11 @@ class TaskSpec(_Strict):
             if metric not in names:
                 raise ValueError(f"report_columns: {metric!r} is not one of the metrics {names}")
         return self
+
+    @property
+    def feature_level(self) -> FeatureLevel:
+        """``"clip"`` or ``"frame"``: the features this task's type is probed on (:data:`FEATURE_LEVELS`)."""
+        return FEATURE_LEVELS[self.type]
 
     def metric(self, name: str) -> MetricSpec:
         for m in self.metrics:

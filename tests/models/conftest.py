@@ -16,4 +16,4 @@ def tiny_mert():
     """A randomly initialised tiny MERT encoder (seed 0, no windowing)."""
     from mertbench.models.mert import random_mert
 
-    return random_mert("tiny", seed=0, window_s=None)
+    return random_mert("toy", seed=0, window_s=None)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import mertbench
 from mertbench.cli import app
 from mertbench.errors import ModelError
-from mertbench.models.checkpoint import FAIRSEQ_KEY_MAP, fairseq_to_hf, load_fairseq, to_mert_keys
+from mertbench.models.mert.checkpoint import FAIRSEQ_KEY_MAP, fairseq_to_hf, load_fairseq, to_mert_keys
 from mertbench.models.mert import random_mert, save_pretrained
 
 
@@ -131,7 +131,7 @@ class NotImportable:  # stands in for omegaconf/fairseq objects inside a fairseq
 
 
 def test_fairseq_checkpoint_loads_through_key_map(tmp_path):
-    enc = random_mert("tiny", seed=4, do_stable_layer_norm=True)
+    enc = random_mert("toy", seed=4, do_stable_layer_norm=True)
     model = enc.model
     sd = _fairseq_state_dict(model)
     c = model.config
@@ -170,7 +170,7 @@ def test_fairseq_unknown_keys_are_reported():
 
 
 def test_random_baseline_is_deterministic():
-    a = mertbench.load_model("tiny", seed=3)
-    b = mertbench.load_model("tiny", seed=3)
-    c = mertbench.load_model("tiny", seed=4)
+    a = mertbench.load_model("toy", seed=3)
+    b = mertbench.load_model("toy", seed=3)
+    c = mertbench.load_model("toy", seed=4)
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()

@@ -14,7 +14,7 @@ from mertbench.models.mert import random_mert
 
 def test_reference_has_our_weights_and_outputs():
     for pre_ln in (False, True):
-        enc = random_mert("tiny", seed=5, do_stable_layer_norm=pre_ln, window_s=None)
+        enc = random_mert("toy", seed=5, do_stable_layer_norm=pre_ln, window_s=None)
         ref = hf_reference(enc.model)
         wav = torch.randn(2, 9000)
         with torch.inference_mode():
@@ -22,7 +22,7 @@ def test_reference_has_our_weights_and_outputs():
 
 
 def test_bench_function_reports_ratio_and_diff():
-    result = get_benchmark("encoder").fn(geometry="tiny", batch=1, seconds=0.5, repeats=2, dtypes="fp32,bf16")
+    result = get_benchmark("encoder").fn(geometry="toy", batch=1, seconds=0.5, repeats=2, dtypes="fp32,bf16")
     assert result.figure > 0
     line = result.details["cpu fp32 batch 1"]
     diff = float(re.search(r"max \|diff\| ([0-9.e+-]+)", line).group(1))
@@ -31,7 +31,7 @@ def test_bench_function_reports_ratio_and_diff():
 
 
 def test_cli_prints_final_line():
-    res = CliRunner().invoke(app, ["bench", "encoder", "-o", "geometry=tiny", "-o", "seconds=0.5", "-o", "repeats=1",
+    res = CliRunner().invoke(app, ["bench", "encoder", "-o", "geometry=toy", "-o", "seconds=0.5", "-o", "repeats=1",
                                    "-o", "dtypes=fp32", "-o", "batch=1"])
     assert res.exit_code == 0, res.output
     last = res.output.strip().splitlines()[-1]

@@ -77,7 +77,7 @@ def test_hidden_state_count_and_contract(tiny_mert):
 
 
 def test_pre_ln_semantics_only_last_state_normalised():
-    enc = random_mert("tiny", do_stable_layer_norm=True, window_s=None)
+    enc = random_mert("toy", do_stable_layer_norm=True, window_s=None)
     model = enc.model
     wav = torch.randn(1, 8000)
     with torch.no_grad():
@@ -126,7 +126,7 @@ def test_feature_grad_mult_scales_cnn_gradient_only():
     wav = torch.randn(1, 8000)
     grads = {}
     for mult in (1.0, 0.1):
-        enc = random_mert("tiny", seed=1, feature_grad_mult=mult, hidden_dropout=0.0, attention_dropout=0.0,
+        enc = random_mert("toy", seed=1, feature_grad_mult=mult, hidden_dropout=0.0, attention_dropout=0.0,
                           feat_proj_dropout=0.0, layerdrop=0.0)
         model = enc.model.train()
         out = model(wav)
@@ -140,8 +140,8 @@ def test_feature_grad_mult_scales_cnn_gradient_only():
 def test_training_mode_without_dropout_equals_eval_and_relaxation_is_exact():
     common = dict(hidden_dropout=0.0, attention_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0, seed=2,
                   window_s=None)
-    plain = random_mert("tiny", **common).model
-    relaxed = random_mert("tiny", attention_relax=32.0, **common).model
+    plain = random_mert("toy", **common).model
+    relaxed = random_mert("toy", attention_relax=32.0, **common).model
     wav = torch.randn(2, 8000)
     with torch.no_grad():
         ref = plain.eval()(wav).hidden_states
@@ -152,7 +152,7 @@ def test_training_mode_without_dropout_equals_eval_and_relaxation_is_exact():
 
 
 def test_layerdrop_keeps_state_count():
-    model = random_mert("tiny", layerdrop=1.0).model.train()
+    model = random_mert("toy", layerdrop=1.0).model.train()
     out = model(torch.randn(1, 8000))
     assert len(out.hidden_states) == 3
     assert torch.equal(out.hidden_states[1], out.hidden_states[0])
@@ -215,7 +215,7 @@ def test_windowed_output_is_exact_for_local_features(tiny_mert):
         win = windowed_frames(encode, wav, None, window_s=1.0, overlap_s=0.2, **kw)
     assert win.shape == full.shape and full.shape[2] == cfg.num_frames(wav.shape[1])
     # layer-0 GroupNorm statistics are global, so compare through a model without it
-    local = random_mert("tiny", window_s=None)
+    local = random_mert("toy", window_s=None)
     local.model.feature_extractor.conv_layers[0].norm_kind = None
 
     def encode_local(wav, lengths):
@@ -228,7 +228,7 @@ def test_windowed_output_is_exact_for_local_features(tiny_mert):
 
 
 def test_mert_encoder_windows_long_inputs(tiny_mert):
-    enc = MertEncoder(tiny_mert.model, "tiny", None, window_s=1.0, window_overlap_s=0.2)
+    enc = MertEncoder(tiny_mert.model, "toy", None, window_s=1.0, window_overlap_s=0.2)
     wav = torch.randn(1, 24000 * 3)
     with torch.inference_mode():
         out = enc(wav)
@@ -239,7 +239,7 @@ def test_mert_encoder_windows_long_inputs(tiny_mert):
 
 
 def test_released_preset_without_weights_explains(monkeypatch):
-    import mertbench.models.mert as mert_mod
+    import mertbench.models.mert.sources as mert_mod
 
     def offline(repo_id, revision, preset):
         raise ModelError(f"cannot get {repo_id}: not in the HF cache and the hub is unreachable")
@@ -272,7 +272,7 @@ def test_long_first_kernel_inference_path_equals_reference_path():
 
     from mertbench.models.mert import FAST_FRONT_END_MAX_KERNEL, MertModel, random_mert
 
-    base = random_mert("tiny", seed=0, window_s=None).model.config
+    base = random_mert("toy", seed=0, window_s=None).model.config
     cfg = dataclasses.replace(base, conv_kernel=(400, *base.conv_kernel[1:]))
     assert cfg.conv_kernel[0] > FAST_FRONT_END_MAX_KERNEL >= base.conv_kernel[0]
     model = MertModel(cfg)

@@ -31,6 +31,7 @@ from mertbench.audio import load_audio
 from mertbench.errors import DataError
 from mertbench.io import atomic_save_npy, atomic_write_json
 from mertbench.provenance import config_hash, provenance
+from mertbench.constants import SAMPLE_RATE
 
 SHARD_FILES = 256
 SHARD_SECONDS = 1800.0
@@ -145,7 +146,7 @@ def prepare_targets(
         cqt_for_features = CQTTarget().to(device)
 
     def decode(i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        wav, _ = load_audio(corpus.clips[i].path, 24000)
+        wav, _ = load_audio(corpus.clips[i].path, SAMPLE_RATE)
         w = torch.from_numpy(wav)
         c = None
         if cqt_for_features is not None and (needs_cqt_for_teacher or cqt_module is not None):

@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from mertbench.errors import ModelError
-from mertbench.pretrain.teachers import Teacher, tensor_fingerprint
+from mertbench.pretrain.teachers.base import Teacher, tensor_fingerprint
 from mertbench.progress import console
+from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 
 HUB_ID = "facebook/encodec_24khz"
 FALLBACK_NAME = "encodec-random (offline fallback)"
-HOP = 320
 CODEBOOK_SIZE = 1024
 PROJ_DIM = 16
 
@@ -53,7 +53,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _num_codebooks(bandwidth_kbps: float) -> int:
     """RVQ codebooks used at ``bandwidth_kbps``: 75 Hz x 10 bits = 0.75 kbps per codebook."""
-    n = int(round(bandwidth_kbps * 1000 / (75 * 10)))
+    n = int(round(bandwidth_kbps * 1000 / (FRAME_RATE * 10)))
     if n < 1:
         raise ModelError(f"EnCodec bandwidth {bandwidth_kbps} kbps gives no codebook; use 1.5, 3, 6, 12 or 24")
     return n
@@ -83,7 +83,7 @@ class EncodecTeacher(Teacher):
         self.seed = int(seed)
         self.device = torch.device(device)
         self.fit_max_frames = int(fit_max_frames)
-        self.max_chunk = int(max_chunk_seconds * 24000) // HOP * HOP
+        self.max_chunk = int(max_chunk_seconds * SAMPLE_RATE) // HOP * HOP
         self.source = source
         model = None
         self.pretrained_from: str | None = None
@@ -111,7 +111,7 @@ class EncodecTeacher(Teacher):
                 console.print(f"[yellow]EnCodec weights for {HUB_ID} are not cached locally and the hub is "
                               f"unreachable: using {FALLBACK_NAME}[/]")
         if model is not None:
-            if int(model.config.sampling_rate) != 24000:
+            if int(model.config.sampling_rate) != SAMPLE_RATE:
                 raise ModelError(f"EnCodec teacher: {self.pretrained_from} is a {model.config.sampling_rate} Hz "
                                  "model; MERT uses the 24 kHz model (facebook/encodec_24khz)")
             self.name = f"encodec-24khz-{self.bandwidth:g}kbps ({self.pretrained_from})"

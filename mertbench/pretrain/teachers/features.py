@@ -19,9 +19,8 @@ import math
 
 import numpy as np
 import torch
+from mertbench.constants import HOP, SAMPLE_RATE
 
-SAMPLE_RATE = 24000
-HOP = 320
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mertbench.errors import DataError
-from mertbench.pretrain.teachers import Teacher, tensor_fingerprint
+from mertbench.pretrain.teachers.base import Teacher, tensor_fingerprint
 from mertbench.pretrain.teachers.features import chroma_from_cqt, log_mel, mfcc_deltas
 
 

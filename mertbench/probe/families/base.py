@@ -66,7 +66,8 @@ USED = "used"
 
 
 class ProbeFamily:
-    """Base class. Subclasses set :attr:`feature_level`, :attr:`out_dim` and implement the methods.
+    """Base class. Subclasses set :attr:`out_dim` and implement the methods; the features they get
+    (clip or frame) are declared by the task type (:data:`mertbench.tasks.spec.FEATURE_LEVELS`).
 
     ``OPTIONS`` maps each ``probe.options`` key a family understands to ``"used"`` or to the reason
     it is not applied (e.g. a MARBLE setting this harness simplifies); options of base classes are
@@ -74,8 +75,6 @@ class ProbeFamily:
     (and in the results), never silently dropped.
     """
 
-    #: ``"clip"`` (time-mean vector per window) or ``"frame"`` (every frame) features.
-    feature_level: ClassVar[str] = "clip"
     #: short description of the loss and head used (goes into results hyperparameters).
     loss_name: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, str]] = {"monitor": USED, "standardize": USED}
@@ -103,6 +102,11 @@ class ProbeFamily:
         self.monitor = str(self.options.get("monitor") or self.spec.primary_metric)
         if self.monitor not in names:
             raise SpecError(f"task {self.spec.name}: probe.options.monitor {self.monitor!r} is not one of the metrics {names}")
+
+    @property
+    def feature_level(self) -> str:
+        """``"clip"`` (time-mean vector per window) or ``"frame"`` (every frame): from the task type."""
+        return self.spec.feature_level
 
     # --- training ---------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:

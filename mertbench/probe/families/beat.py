@@ -52,7 +52,6 @@ class BeatFamily(ProbeFamily):
     ``activation`` (softmax) as checks, ``frame_level`` (informational).
     """
 
-    feature_level = "frame"
     loss_name = "frame cross_entropy (beat vs no beat)"
     out_dim = 2
     OPTIONS = {"train_crop_s": USED, "train_random_crop": USED, "eval_crop_s": USED, "label_widen_frames": USED,

@@ -63,7 +63,6 @@ class ClipSplit:
 class ClipFamily(ProbeFamily):
     """Shared machinery of the clip-level families; subclasses define labels, loss and scores."""
 
-    feature_level = "clip"
     OPTIONS = {"loss": USED}
     #: accepted values of the ``loss`` option (the family's own loss only)
     LOSS_ALIASES: tuple[str, ...] = ()

@@ -31,6 +31,7 @@ from mertbench.errors import DataError, ModelError, SpecError
 from mertbench.probe.families.base import USED, Batch, FamilyContext, ProbeFamily, weighted_mean
 from mertbench.probe.registry import register_family
 from mertbench.tasks.data import Example
+from mertbench.constants import SAMPLE_RATE
 
 
 @dataclass
@@ -55,7 +56,6 @@ class SeparationFamily(ProbeFamily):
     ``source_gain``, ``channel_swap``) and ``wiener_iterations`` are reported as not applied.
     """
 
-    feature_level = "frame"
     loss_name = "mse on magnitudes (sigmoid mask x mixture magnitude)"
     OPTIONS = {
         "n_fft_at_24k": USED, "hop_length_at_24k": USED, "train_excerpt_s": USED, "excerpts_per_track": USED,
@@ -79,12 +79,12 @@ class SeparationFamily(ProbeFamily):
             raise ModelError(f"separation needs an integer STFT hop = sample_rate / frame_rate; got {hop}")
         self.hop = int(round(hop))
         want_hop = o.get("hop_length_at_24k")
-        if want_hop is not None and int(round(float(want_hop) * self.sr / 24000)) != self.hop:
+        if want_hop is not None and int(round(float(want_hop) * self.sr / SAMPLE_RATE)) != self.hop:
             raise SpecError(f"task {self.spec.name}: hop_length_at_24k={want_hop} does not match the encoder frame "
                             f"rate ({self.fps} Hz at {self.sr} Hz = hop {self.hop}); STFT and features must align")
         if o.get("eval_sample_rate", "model") != "model":
             raise SpecError(f"task {self.spec.name}: only eval_sample_rate 'model' is implemented")
-        self.n_fft = int(round(float(o.get("n_fft_at_24k", 2048)) * self.sr / 24000))
+        self.n_fft = int(round(float(o.get("n_fft_at_24k", 2048)) * self.sr / SAMPLE_RATE))
         self.bins = self.n_fft // 2 + 1
         self.window = torch.hann_window(self.n_fft, device=self.device)
         first = next(iter(ctx.dataset.splits["train"]))

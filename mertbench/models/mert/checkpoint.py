@@ -30,7 +30,8 @@ from torch import Tensor
 
 from mertbench.errors import ModelError
 from mertbench.io import atomic_path, atomic_write_json
-from mertbench.models.mert import MertConfig, MertEncoder, MertModel, resolve_normalize
+from mertbench.models.mert.config import MertConfig
+from mertbench.models.mert.model import MertModel
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
@@ -169,18 +170,14 @@ def _build(cfg: MertConfig) -> MertModel:
         return MertModel(cfg)
 
 
-def load_mert_dir(path: Path, normalize: object = "model", device: str | None = None,
-                  dtype: str | torch.dtype | None = None, window_s: float | None = 60.0,
-                  window_overlap_s: float = 5.0, name: str | None = None) -> MertEncoder | None:
-    """A MERT-v1 HF checkpoint folder as a :class:`MertEncoder`; None when ``path`` is another format.
+def load_mert_model(path: Path) -> tuple[MertModel, dict[str, Any]] | None:
+    """The :class:`MertModel` of a MERT-v1 HF checkpoint folder and a load report (weights file,
+    tensor count, key notes, ``do_normalize``, ``preprocessor`` dict); None when ``path`` is another format.
 
     Geometry from config.json (sample rate from its ``sample_rate``, else
-    preprocessor_config.json ``sampling_rate``); waveform normalisation from
-    preprocessor_config.json ``do_normalize`` (``"zmuv"`` when true) unless ``normalize`` overrides
-    it (``"zmuv"``, ``"peak"``, ``"none"``). Zero missing and zero unexpected keys are required.
+    preprocessor_config.json ``sampling_rate``). Zero missing and zero unexpected keys are required.
+    :func:`mertbench.models.mert.sources.load_mert_dir` wraps this into a :class:`MertEncoder`.
     """
-    from mertbench.models.mert import _dtype
-
     path = Path(path).expanduser()
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
@@ -200,14 +197,9 @@ def load_mert_dir(path: Path, normalize: object = "model", device: str | None = 
     model = _build(cfg)
     allow = ("masked_spec_embed",) if not _has_mask_embed(d) else ()
     load_state_dict_strict(model, sd, str(wfile), allow_missing=allow)
-    if device is not None or dtype is not None:
-        model.to(device=device, dtype=_dtype(dtype))
-    default_norm = "zmuv" if pre.get("do_normalize") else None
-    enc = MertEncoder(model.eval(), name or path.name, resolve_normalize(normalize, default_norm),
-                      window_s=window_s, window_overlap_s=window_overlap_s, source=str(path))
-    enc.load_report = {"weights_file": str(wfile), "tensors": len(sd), "notes": notes,  # type: ignore[attr-defined]
-                       "do_normalize": pre.get("do_normalize"), "missing": [], "unexpected": []}
-    return enc
+    report = {"weights_file": str(wfile), "tensors": len(sd), "notes": notes,
+              "do_normalize": pre.get("do_normalize"), "missing": [], "unexpected": []}
+    return model, report
 
 
 def _has_mask_embed(d: dict[str, Any]) -> bool:
