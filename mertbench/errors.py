@@ -33,7 +33,3 @@ class ModelError(MertbenchError):
 
 class ResultsError(MertbenchError):
     """A results JSON is malformed or does not follow the results schema."""
-
-
-class NotImplementedYet(MertbenchError):
-    """A command or feature that is planned but not implemented; the CLI exits with code 2."""

@@ -3,7 +3,7 @@
 Each command group lives in its own module ``mertbench.cli.<group>`` exposing
 ``register(app: typer.Typer) -> None``; :data:`GROUPS` lists them in ``--help`` order.
 Errors derived from :class:`~mertbench.errors.MertbenchError` are printed without a traceback
-(exit 1); commands not implemented yet exit 2.
+(exit 1).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import typer
 
 from mertbench import __version__
 
-GROUPS = ["tasks", "data", "models", "pretrain", "extract", "probe", "report", "demo", "bench"]
+GROUPS = ["tasks", "data", "models", "pretrain", "extract", "probe", "report", "demo", "bench", "plugins"]
 
 app = typer.Typer(
     name="mertbench",
@@ -43,14 +43,11 @@ for _group in GROUPS:
 
 def main() -> None:
     """Console-script entry point."""
-    from mertbench.errors import MertbenchError, NotImplementedYet
+    from mertbench.errors import MertbenchError
     from mertbench.progress import console
 
     try:
         app()
-    except NotImplementedYet as exc:
-        console.print(f"[yellow]not implemented yet:[/] {exc}")
-        sys.exit(2)
     except MertbenchError as exc:
         console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(1)

@@ -31,10 +31,22 @@ def _fmt_rate(v: object, unit: str) -> str:
 @models_app.command("list")
 def list_cmd(
     wide: bool = typer.Option(False, "--wide", "-w", help="Show full descriptions (wrapped) instead of one line each."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Registered encoders with sample rate, frame rate, layers, dim and parameter count."""
-    from mertbench.models import list_encoders
+    import json
 
+    from mertbench.models import list_encoders
+    from mertbench.registry import plugin_failures
+
+    if as_json:
+        out = {"models": [{"name": e.name, "description": e.description,
+                           **{k: v for k, v in e.info.items() if k != "parameters"},
+                           "parameters": _fmt_params(e.info.get("parameters")).replace(",", "")}
+                          for e in list_encoders()],
+               "failed_plugins": plugin_failures()}
+        typer.echo(json.dumps(out, indent=2, default=str))
+        return
     rows = []
     for e in list_encoders():
         i = e.info
@@ -44,7 +56,8 @@ def list_cmd(
     console = Console()
     headers = ("name", "sample rate", "frame rate", "layers", "dim", "parameters")
     widths = [max([len(col)] + [len(r[j]) for r in rows]) for j, col in enumerate(headers)]
-    inline = wide or console.width - (sum(widths) + 3 * len(widths) + 4) >= 30
+    # piped / not a terminal: full descriptions below the table (never cut with an ellipsis)
+    inline = wide or (console.is_terminal and console.width - (sum(widths) + 3 * len(widths) + 4) >= 30)
     table = Table(title="registered encoders (mertbench.load_model(NAME), or a checkpoint folder)")
     for j, col in enumerate(headers):
         table.add_column(col, no_wrap=True, min_width=widths[j], justify="left" if j == 0 else "right")
@@ -56,6 +69,9 @@ def list_cmd(
     if not inline:  # narrow terminal: descriptions below the table
         for r in rows:
             console.print(f"[bold]{escape(r[0])}[/]: {escape(r[-1])}", highlight=False)
+    for failure in plugin_failures():
+        console.print(f"[yellow]plugin {escape(failure['name'])} ({escape(failure['group'])}) failed to load:[/] "
+                      f"{escape(failure['error'])}", highlight=False)
 
 
 @models_app.command("validate")

@@ -71,8 +71,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({"data_root": str(data_root()), "tasks": rows}, indent=2))
             return
         table = Table(title=f"mertbench tasks (data root: {data_root()})")
-        for col in ("task", "suite", "type", "metrics", "splits", "data", "examples"):
-            table.add_column(col)
+        # the task name is never cut (it is what users copy); the other columns wrap at 80 columns or when piped
+        name_width = max([len("task")] + [len(r["name"]) for r in rows])
+        table.add_column("task", no_wrap=True, min_width=name_width)
+        for col in ("suite", "type", "metrics", "splits", "data", "examples"):
+            table.add_column(col, overflow="fold")
         for r in rows:
             if r["data_counts"] is not None:
                 examples = "/".join(str(r["data_counts"][sp]) for sp in r["splits"])

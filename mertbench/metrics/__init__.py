@@ -14,11 +14,12 @@ Metric functions live in the submodules listed in :data:`METRIC_MODULES` and reg
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
+
+from mertbench.registry import Registry
 
 MetricFn = Callable[..., float]
 
@@ -39,13 +40,9 @@ class Metric:
     def __call__(self, y_true: Any, y_pred: Any, **options: Any) -> float:
         return float(self.fn(y_true, y_pred, **options))
 
-    def better(self, a: float, b: float) -> bool:
-        """True if ``a`` is strictly better than ``b``."""
-        return a > b if self.direction == "max" else a < b
 
-
-_METRICS: dict[str, Metric] = {}
-_IMPORTED = False
+#: registered metrics (built-ins plus plugins of the ``mertbench.metrics`` entry-point group)
+METRICS: Registry[Metric] = Registry("metric", builtins=METRIC_MODULES, group="mertbench.metrics", error=KeyError)
 
 
 def register_metric(name: str, direction: Literal["max", "min"] = "max",
@@ -53,34 +50,18 @@ def register_metric(name: str, direction: Literal["max", "min"] = "max",
     """Decorator: register ``fn`` as metric ``name``."""
 
     def deco(fn: MetricFn) -> MetricFn:
-        if name in _METRICS and _METRICS[name].fn is not fn:
+        if name in METRICS._items and METRICS._items[name].fn is not fn:
             raise ValueError(f"metric {name!r} registered twice")
-        _METRICS[name] = Metric(name, fn, direction, scale, description or (fn.__doc__ or "").strip().split("\n")[0])
+        METRICS.add(name, Metric(name, fn, direction, scale, description or (fn.__doc__ or "").strip().split("\n")[0]),
+                    same=lambda old, new: old.fn is new.fn)
         return fn
 
     return deco
 
 
-def _ensure() -> None:
-    global _IMPORTED
-    if not _IMPORTED:
-        _IMPORTED = True
-        for mod in METRIC_MODULES:
-            importlib.import_module(mod)
-
-
 def get_metric(name: str) -> Metric:
     """The metric registered under ``name``."""
-    _ensure()
-    try:
-        return _METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; registered: {sorted(_METRICS)}") from None
-
-
-def list_metrics() -> list[Metric]:
-    _ensure()
-    return [_METRICS[k] for k in sorted(_METRICS)]
+    return METRICS.get(name)
 
 
 @register_metric("accuracy", "max", "unit")

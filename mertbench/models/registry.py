@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from mertbench.errors import ModelError
 from mertbench.models.contract import Encoder
+from mertbench.registry import Registry
 
 #: Modules whose import registers the built-in encoders (imported lazily on first lookup).
 BUILTIN_MODULES: list[str] = [
@@ -33,9 +34,10 @@ class EncoderEntry:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, EncoderEntry] = {}
+#: registered encoders (built-ins plus plugins of the ``mertbench.models`` entry-point group)
+ENCODERS: Registry[EncoderEntry] = Registry("model", builtins=BUILTIN_MODULES, group="mertbench.models",
+                                            error=ModelError)
 _DIR_LOADERS: list[tuple[int, str, DirectoryLoader]] = []
-_BUILTINS_LOADED = False
 
 
 def register_encoder(name: str, description: str = "", **info: Any) -> Callable[[Callable[..., Encoder]], Callable[..., Encoder]]:
@@ -46,9 +48,8 @@ def register_encoder(name: str, description: str = "", **info: Any) -> Callable[
     """
 
     def deco(factory: Callable[..., Encoder]) -> Callable[..., Encoder]:
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-            raise ModelError(f"encoder name {name!r} is already registered by {_REGISTRY[name].factory!r}")
-        _REGISTRY[name] = EncoderEntry(name, factory, description, dict(info))
+        ENCODERS.add(name, EncoderEntry(name, factory, description, dict(info)),
+                     same=lambda old, new: old.factory is new.factory)
         return factory
 
     return deco
@@ -66,19 +67,9 @@ def register_directory_loader(name: str, loader: DirectoryLoader, priority: int 
     _DIR_LOADERS.sort(key=lambda t: -t[0])
 
 
-def _ensure_builtins() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    for mod in BUILTIN_MODULES:
-        importlib.import_module(mod)
-
-
 def list_encoders() -> list[EncoderEntry]:
     """All registered encoders, sorted by name."""
-    _ensure_builtins()
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [entry for _, entry in ENCODERS.items()]
 
 
 def _load_plugin(spec: str, options: dict[str, Any]) -> Encoder:
@@ -107,14 +98,14 @@ def load_model(spec: str, **options: Any) -> Encoder:
       - ``hf:<hub id or folder>``: any transformers audio model with hidden states.
     ``options`` are passed to the factory / loader.
     """
-    _ensure_builtins()
+    ENCODERS.load()
     if spec.startswith("hf:"):  # any transformers audio model by hub id: hf:facebook/hubert-base-ls960
         return load_model("hf-audio", model=spec[3:], **options)
-    if spec in RENAMED and spec not in _REGISTRY:
+    if spec in RENAMED and spec not in ENCODERS:
         raise ModelError(f"the model {spec!r} is now called {RENAMED[spec]!r} (the test encoder was renamed so "
                          f"that it is not confused with the pretraining preset 'tiny'); use {RENAMED[spec]!r}")
-    if spec in _REGISTRY:
-        enc = _REGISTRY[spec].factory(**options)
+    if spec in ENCODERS:
+        enc = ENCODERS.get(spec).factory(**options)
     elif Path(spec).expanduser().is_dir():
         path = Path(spec).expanduser()
         enc = None
@@ -129,7 +120,7 @@ def load_model(spec: str, **options: Any) -> Encoder:
     elif ":" in spec and not Path(spec).exists():
         enc = _load_plugin(spec, options)
     else:
-        close = difflib.get_close_matches(spec, list(_REGISTRY), n=3)
+        close = difflib.get_close_matches(spec, ENCODERS.names(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ModelError(f"unknown model {spec!r}: not a registered name, an existing checkpoint folder, "
                          f"or a 'module:factory' plugin string.{hint} See `mertbench models list`.")

@@ -12,8 +12,9 @@ pretrains on unnormalised waveforms, ``mertbench.json``) plus ``pretraining.json
 loss, config, provenance). Only the encoder is exported; the pretraining heads stay in checkpoints.
 
 :func:`resolve_run_dir` maps a run folder to its newest export (``final`` first), and
-:func:`run_dir_loader` is a directory loader so ``load_model("runs/X")`` works once this module is
-imported (the lead registers it in ``BUILTIN_MODULES``).
+:func:`run_dir_loader` is a directory loader registered when this module is imported (the trainer
+imports it), so ``load_model("runs/X")`` works in a process that trained; an export folder itself
+(``load_model("runs/X/export/final")``) is a plain HF MERT-v1 folder and always loads.
 """
 from __future__ import annotations
 

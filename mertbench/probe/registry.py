@@ -6,10 +6,10 @@ Modules in :data:`FAMILY_MODULES` are imported on first lookup.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Callable, TypeVar
 
 from mertbench.errors import SpecError
+from mertbench.registry import Registry
 
 #: Modules whose import registers the built-in families.
 FAMILY_MODULES: list[str] = [
@@ -18,8 +18,9 @@ FAMILY_MODULES: list[str] = [
     "mertbench.probe.families.separation",
 ]
 
-_FAMILIES: dict[str, type] = {}
-_IMPORTED = False
+#: task type -> family class (built-ins plus plugins of the ``mertbench.families`` entry-point group)
+FAMILIES: Registry[type] = Registry("probe family for task type", builtins=FAMILY_MODULES,
+                                    group="mertbench.families", error=SpecError)
 F = TypeVar("F", bound=type)
 
 
@@ -28,9 +29,9 @@ def register_family(*types: str) -> Callable[[F], F]:
 
     def deco(cls: F) -> F:
         for t in types:
-            if t in _FAMILIES and _FAMILIES[t] is not cls:
-                raise ValueError(f"task type {t!r} already has the family {_FAMILIES[t].__name__}")
-            _FAMILIES[t] = cls
+            if t in FAMILIES._items and FAMILIES._items[t] is not cls:
+                raise ValueError(f"task type {t!r} already has the family {FAMILIES._items[t].__name__}")
+            FAMILIES.add(t, cls)
         return cls
 
     return deco
@@ -38,12 +39,4 @@ def register_family(*types: str) -> Callable[[F], F]:
 
 def get_family(task_type: str) -> type:
     """The family class (a :class:`~mertbench.probe.families.base.ProbeFamily` subclass) for ``task_type``."""
-    global _IMPORTED
-    if not _IMPORTED:
-        _IMPORTED = True
-        for mod in FAMILY_MODULES:
-            importlib.import_module(mod)
-    try:
-        return _FAMILIES[task_type]
-    except KeyError:
-        raise SpecError(f"no probe family for task type {task_type!r}; known: {sorted(_FAMILIES)}") from None
+    return FAMILIES.get(task_type)

@@ -78,11 +78,6 @@ def toy_encoder(num_layers: int = 5, dim: int = 32, informative: str | Sequence[
     return ToyLayeredEncoder(num_layers, dim, informative)
 
 
-def toy_encoder_13x64() -> ToyLayeredEncoder:
-    """13 layers x 64 features (the MERT-95M layer count), layers 6-8 informative."""
-    return ToyLayeredEncoder(13, 64, (6, 7, 8))
-
-
 # -------------------------------------------------------------------------------------------
 # tiny tasks
 

@@ -19,12 +19,12 @@ line / CSV row has:
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from mertbench.errors import DataError
+from mertbench.registry import Registry
 from mertbench.tasks.data import Example, LoadedDataset
 
 if TYPE_CHECKING:
@@ -35,17 +35,18 @@ Loader = Callable[[Path, "TaskSpec"], LoadedDataset]
 #: Modules whose import registers loaders (imported on first lookup).
 LOADER_MODULES: list[str] = ["mertbench.datasets"]
 
-_LOADERS: dict[str, Loader] = {}
-_IMPORTED = False
+#: registered dataset loaders (built-ins plus plugins of the ``mertbench.loaders`` entry-point group)
+LOADERS: Registry[Loader] = Registry("dataset loader", builtins=LOADER_MODULES, group="mertbench.loaders",
+                                     error=DataError)
 
 
 def register_loader(name: str) -> Callable[[Loader], Loader]:
     """Decorator: register a dataset loader under ``name``."""
 
     def deco(fn: Loader) -> Loader:
-        if name in _LOADERS and _LOADERS[name] is not fn:
+        if name in LOADERS._items and LOADERS._items[name] is not fn:
             raise ValueError(f"loader {name!r} registered twice")
-        _LOADERS[name] = fn
+        LOADERS.add(name, fn, same=lambda old, new: old is new)
         return fn
 
     return deco
@@ -53,15 +54,7 @@ def register_loader(name: str) -> Callable[[Loader], Loader]:
 
 def get_loader(name: str) -> Loader:
     """The loader registered under ``name`` (imports :data:`LOADER_MODULES` first)."""
-    global _IMPORTED
-    if not _IMPORTED:
-        _IMPORTED = True
-        for mod in LOADER_MODULES:
-            importlib.import_module(mod)
-    try:
-        return _LOADERS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset loader {name!r}; registered: {sorted(_LOADERS)}") from None
+    return LOADERS.get(name)
 
 
 def _split_list(value: str) -> list[str]:

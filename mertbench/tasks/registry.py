@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mertbench.errors import DataError, SpecError
 from mertbench.paths import data_root, resource_dir
+from mertbench.registry import Registry
 from mertbench.tasks.data import LoadedDataset
 from mertbench.tasks.loaders import get_loader
 from mertbench.tasks.spec import TaskSpec, load_spec
@@ -48,9 +49,22 @@ class Task:
         return get_loader(self.spec.dataset.loader)(path, self.spec)
 
 
+def _plugin_folder(name: str, obj: object) -> None:
+    folder = obj() if callable(obj) else obj
+    if not isinstance(folder, (str, os.PathLike)):
+        raise SpecError(f"task plugin {name!r} must point to a folder of task specs, got {type(folder).__name__}")
+    TASK_FOLDERS.add(name, Path(folder))
+
+
+#: task spec folders of plugins (entry-point group ``mertbench.tasks``: a folder path, or a callable returning one)
+TASK_FOLDERS: Registry[Path] = Registry("task spec folder", group="mertbench.tasks", error=SpecError,
+                                        on_plugin=_plugin_folder)
+
+
 def spec_dirs() -> list[Path]:
-    """The shipped ``tasks/`` folder followed by any ``MERTBENCH_TASKS`` folders."""
+    """The shipped ``tasks/`` folder, then the folders of task plugins, then any ``MERTBENCH_TASKS`` folders."""
     dirs = [resource_dir("tasks")]
+    dirs += [folder for _, folder in TASK_FOLDERS.items()]
     extra = os.environ.get("MERTBENCH_TASKS", "")
     dirs += [Path(p).expanduser() for p in extra.split(os.pathsep) if p]
     return dirs
