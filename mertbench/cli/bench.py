@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
             bench = get_benchmark(name)
         except KeyError as exc:
             typer.echo(str(exc.args[0]), err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         kwargs = {}
         for item in option:
             key, _, value = item.partition("=")

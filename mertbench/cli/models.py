@@ -85,7 +85,7 @@ def validate_cmd(spec: str = typer.Argument(..., help="Registered name, checkpoi
         enc = load_model(spec)
     except MertbenchError as exc:
         console.print(f"[red]FAIL[/] load: {exc}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     report = validate_encoder(enc, spec)
     for c in report.checks:
         mark = "[green]ok  [/]" if c.passed else "[red]FAIL[/]"
@@ -94,7 +94,7 @@ def validate_cmd(spec: str = typer.Argument(..., help="Registered name, checkpoi
         console.print(f"[green]{spec}: passes the model contract[/]", highlight=False)
     else:
         console.print(f"[red]{spec}: {sum(not c.passed for c in report.checks)} check(s) failed[/]", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 @models_app.command("convert")
@@ -145,7 +145,7 @@ def layer_stats_cmd(
         stats = layer_stats(load_model(spec), used, seconds=seconds, offset_s=offset)
     except MertbenchError as exc:
         console.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     table = Table(title=f"{spec}: {len(used)} clips of {seconds:g} s"
                         + (f" ({len(files) - len(used)} more files not used; --max-files)" if len(files) > len(used) else ""))
     for col in ("layer", "total variance", "within-clip share", "clip-mean participation ratio"):

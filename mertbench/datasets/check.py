@@ -93,7 +93,7 @@ def _audio_files(exs: list[Example]) -> dict[Path, list[Example]]:
 def _check_labels(task: Task, ds: LoadedDataset, col: Collector) -> None:
     ttype = task.spec.type
     vocab = set(ds.vocabulary or [])
-    for split, exs in ds.splits.items():
+    for _split, exs in ds.splits.items():
         for ex in exs:
             if ttype in ("multiclass", "key") and vocab and ex.label not in vocab:
                 col.error(ex.path, f"label {ex.label!r} is outside the vocabulary")

@@ -41,7 +41,7 @@ SKIP_REASON = "jazz.00054 (corrupt in the Kaggle copy; MARBLE drops it)"
 
 _COMMIT = "bdad579ea6cb37b665ea6019fe1026a6ce20cbc7"
 _URL = f"https://raw.githubusercontent.com/coreyker/dnn-mgr/{_COMMIT}/gtzan/{{name}}"
-_LINE = re.compile(r"^(%s)/\1\.\d{5}\.wav$" % "|".join(GENRES))
+_LINE = re.compile(r"^({})/\1\.\d{{5}}\.wav$".format("|".join(GENRES)))
 
 #: Official line counts of the fault-filtered lists.
 OFFICIAL_LINES = {"train": 443, "valid": 197, "test": 290}

@@ -136,7 +136,7 @@ def load_mtt(root: Path, spec: "TaskSpec", col: Collector) -> LoadedDataset:
 
     if mode == "marble":
         inverse = {v: k for k, v in names.items()}
-        for i, row in enumerate(rows):
+        for _i, row in enumerate(rows):
             rel = row["mp3_path"].strip()
             if not rel:
                 col.warn(ann, f"clip {row['clip_id']} has an empty mp3_path; skipped")

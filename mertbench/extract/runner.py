@@ -283,8 +283,8 @@ def _extract_split(cache: FeatureCache, split: str, examples: list[Example], run
             def on_done(ids: list[int]) -> None:
                 finished = 0
                 for i in ids:
-                    remaining[owner[i]] -= 1
-                    finished += remaining[owner[i]] == 0
+                    remaining[owner[i]] -= 1  # noqa: B023 - called within this iteration of the loop
+                    finished += remaining[owner[i]] == 0  # noqa: B023
                 if bar is not None and finished:
                     bar.advance(task_id, finished)
 

@@ -201,7 +201,7 @@ def make_giantsteps(root: Path, audio_in_repo: bool = False) -> FakeCopy:
     template = write_audio(root / ".gs_template.mp3", 61.0, 8000)  # encode once, copy (fast)
     data = template.read_bytes()
     template.unlink()
-    for i, (did, repo) in enumerate(md5s.items()):
+    for _i, (did, repo) in enumerate(md5s.items()):
         audio = (repo if audio_in_repo else root) / "audio" / f"{did}.LOFI.mp3"
         audio.parent.mkdir(parents=True, exist_ok=True)
         audio.write_bytes(data)

@@ -46,7 +46,7 @@ def test_every_task_and_the_corpus_are_written_and_load_as_manifest_tasks(tiny_r
         per_class = {"render-key": 24, "render-instrument": 15, "render-genre": 7, "render-performer": 16,
                      "render-technique": 8}.get(name, 1)
         assert ds.counts() == {s: n * per_class for s, n in SIZES["tiny"][name].counts.items()}, name
-        for split, exs in ds.splits.items():
+        for _split, exs in ds.splits.items():
             for ex in exs:
                 assert ex.path.is_file(), ex.path
                 if task.spec.type == "separation":
@@ -109,7 +109,7 @@ def test_pitch_labels_match_the_measured_fundamental(tiny_render):
 def test_key_labels_follow_the_audio(tiny_render):
     out, _ = tiny_render
     scores, pairs = [], {}
-    for split, rows in _all_rows(out, "render-key").items():
+    for _split, rows in _all_rows(out, "render-key").items():
         for r in rows:
             y, sr = sf.read(str(out / "render-key" / r["audio"]), dtype="float32")
             scores.append(mir_eval.key.weighted_score(r["label"], key_name(*audio_key(y, sr))))

@@ -188,7 +188,7 @@ def prepare_targets(
     if cqt_module is not None:
         stores["cqt"] = (base / f"cqt-{config_hash(cqt_module.settings_dict())}", cqt_module.settings_dict())
     plan = shard_plan(corpus.clips)
-    for name, (folder, ident) in stores.items():
+    for _name, (folder, ident) in stores.items():
         folder.mkdir(parents=True, exist_ok=True)
         if rank == 0:
             atomic_write_json(folder / "identity.json", {"identity": ident, "files": len(corpus.clips)})
