@@ -8,7 +8,6 @@ import types
 import pytest
 
 import mertbench
-
 from mertbench import registry as reg
 from mertbench.errors import MertbenchError
 

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mertbench.datasets._base import Collector, check_disjoint, first_existing, official_loader, read_text, split_name_map
+from mertbench.datasets._base import (
+    Collector,
+    check_disjoint,
+    first_existing,
+    official_loader,
+    read_text,
+    split_name_map,
+)
 from mertbench.datasets.split_lists import RemoteList, locate
 from mertbench.tasks.data import Example, LoadedDataset
 

@@ -7,7 +7,7 @@ rows = windows) or every frame for frame-level tasks (beat, separation; rows = f
 audio preparation and ``docs/probing.md`` for the user guide.
 """
 from mertbench.extract.cache import FeatureCache, SplitFeatures
-from mertbench.extract.runner import ExtractOptions, Extraction, extract_features, feature_level
+from mertbench.extract.runner import Extraction, ExtractOptions, extract_features, feature_level
 from mertbench.extract.windowing import Windowing, prepare_example, windowing_for
 
 __all__ = ["ExtractOptions", "Extraction", "FeatureCache", "SplitFeatures", "Windowing", "extract_features",

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from mertbench.constants import FRAME_RATE, SAMPLE_RATE
 from torch import nn
+
+from mertbench.constants import FRAME_RATE, SAMPLE_RATE
 
 
 class Encoder(nn.Module):

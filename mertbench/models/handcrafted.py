@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import torch
 
+from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 from mertbench.models.contract import Encoder
 from mertbench.models.registry import register_encoder
-from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
-
 
 
 def power_spectrogram(wav: torch.Tensor, n_fft: int, hop: int = HOP, pad_mode: str = "constant") -> torch.Tensor:

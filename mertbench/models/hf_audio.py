@@ -35,10 +35,10 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 from mertbench.errors import ModelError
 from mertbench.models.contract import Encoder
 from mertbench.models.registry import register_directory_loader, register_encoder
-from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 
 #: transformers model types handled by :class:`HFAudioEncoder`.
 SUPPORTED_TYPES = {"hubert", "wav2vec2", "data2vec-audio", "wavlm", "unispeech", "unispeech-sat", "sew", "sew-d",

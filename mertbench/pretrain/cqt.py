@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from mertbench.constants import HOP, SAMPLE_RATE
 from torch import nn
+
+from mertbench.constants import HOP, SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,10 @@ import numpy as np
 import torch
 
 from mertbench.audio import audio_info, find_audio_files, load_audio
+from mertbench.constants import HOP, SAMPLE_RATE
 from mertbench.errors import AudioError, DataError
 from mertbench.pretrain.masking import compute_mask_indices
 from mertbench.pretrain.mixture import inbatch_noise_mixture
-from mertbench.constants import HOP, SAMPLE_RATE
-
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from mertbench.errors import SpecError
-from mertbench.extract.runner import ExtractOptions, Extraction, extract_features
+from mertbench.extract.runner import Extraction, ExtractOptions, extract_features
 from mertbench.models.contract import Encoder
 from mertbench.probe.families.base import FamilyContext, ProbeFamily
 from mertbench.probe.heads import WEIGHTED, HeadConfig

@@ -20,9 +20,8 @@ import numpy as np
 import torch
 import yaml
 
-from mertbench.models.contract import Encoder
 from mertbench.constants import HOP, SAMPLE_RATE
-
+from mertbench.models.contract import Encoder
 
 
 class ToyLayeredEncoder(Encoder):

@@ -23,8 +23,8 @@ import torch
 
 from mertbench.probe.families.base import ProbeFamily
 from mertbench.probe.heads import HeadBank, HeadConfig, seed_stream
-from mertbench.threads import cpu_threads, machine_busy
 from mertbench.probe.optim import BatchedAdam, EarlyStopping, PlateauSchedule
+from mertbench.threads import cpu_threads, machine_busy
 
 
 @dataclass

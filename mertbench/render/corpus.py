@@ -26,7 +26,7 @@ import json
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ def corpus_root() -> Path:
 _X_FIELD = re.compile(r"^X:\s*(\d+)", re.MULTILINE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _candidates(source: str, root: str) -> tuple[Candidate, ...]:
     return tuple(_scan(source, Path(root)))
 
@@ -243,7 +243,8 @@ class _NoParts(Exception):
 
 def _parse_music21(path: Path, number: int | None) -> tuple[list, list, list | None, int | None, str]:
     """``(parts, measures, meter, sharps, title)`` of a corpus file through music21."""
-    from music21 import converter, key as m21key, meter, stream
+    from music21 import converter, meter, stream
+    from music21 import key as m21key
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -85,12 +85,12 @@ def default_out() -> Path:
 
 def versions() -> dict[str, Any]:
     """Versions of everything that shapes the rendered audio."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import music21
     import pretty_midi
     import soundfile
     import soxr
-
-    from importlib.metadata import PackageNotFoundError, version
 
     def ver(name: str) -> str | None:
         try:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mertbench.render.score import PREROLL_S, Score, to_midi_bytes
 from mertbench.constants import SAMPLE_RATE
+from mertbench.render.score import PREROLL_S, Score, to_midi_bytes
 
 #: Output sample rate of every rendered file (Hz).
 #: midirenderer's fixed output rate (Hz).

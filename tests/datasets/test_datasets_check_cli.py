@@ -6,9 +6,9 @@ import urllib.error
 from pathlib import Path
 
 import pytest
+from fake_copies import FAKE_BUILDERS, corrupt
 from typer.testing import CliRunner
 
-from fake_copies import FAKE_BUILDERS, corrupt
 from mertbench.cli import app
 from mertbench.datasets import split_lists
 from mertbench.tasks import get_task

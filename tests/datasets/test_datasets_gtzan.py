@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from fake_copies import GTZAN_SPLITS, make_gtzan
+
 from mertbench.datasets import split_lists
 from mertbench.datasets.gtzan import OFFICIAL_TRAIN_GENRES, SPLIT_LISTS
 from mertbench.errors import DataError

@@ -5,8 +5,8 @@ import shutil
 import zipfile
 
 import numpy as np
-
 from fake_copies import GS_KEY_COMMIT, make_emo, make_giantsteps
+
 from mertbench.datasets.giantsteps import mtg_split_of_artists
 from mertbench.tasks import get_task
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from fake_copies import VOCALSET_FILES, make_musdb, make_nsynth, make_vocalset
+
 from mertbench.datasets import split_lists
 from mertbench.datasets.musdb import VALIDATION_TRACKS
 from mertbench.datasets.vocalset import CHUNK_SAMPLES_44K, chunk_count, derive_split

@@ -4,8 +4,8 @@ from __future__ import annotations
 import urllib.error
 
 import pytest
-
 from fake_copies import MTT_CLIPS, make_mtg, make_mtt
+
 from mertbench.datasets import split_lists
 from mertbench.errors import DataError
 from mertbench.tasks import get_task

@@ -5,6 +5,7 @@ import pytest
 
 from mertbench.probe.synthetic import ToyLayeredEncoder, write_beat_task, write_tone_task
 
+
 @pytest.fixture(autouse=True)
 def _one_thread(one_thread):
     """Every test here runs with one torch thread (see tests/conftest.py)."""

@@ -7,8 +7,14 @@ import pytest
 from scipy.stats import mode
 
 from mertbench.metrics import get_metric
-from mertbench.metrics.key import (ENSEMBLE_STRATEGIES, KEY_VOCABULARY, ensemble_groups, normalize_key,
-                                   select_strategy, song_level_key_scores)
+from mertbench.metrics.key import (
+    ENSEMBLE_STRATEGIES,
+    KEY_VOCABULARY,
+    ensemble_groups,
+    normalize_key,
+    select_strategy,
+    song_level_key_scores,
+)
 
 
 def test_vocabulary_is_marbles_order():

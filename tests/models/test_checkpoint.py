@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 import mertbench
 from mertbench.cli import app
 from mertbench.errors import ModelError
-from mertbench.models.mert.checkpoint import FAIRSEQ_KEY_MAP, fairseq_to_hf, load_fairseq, to_mert_keys
 from mertbench.models.mert import random_mert, save_pretrained
+from mertbench.models.mert.checkpoint import FAIRSEQ_KEY_MAP, fairseq_to_hf, load_fairseq, to_mert_keys
 
 
 @pytest.mark.parametrize("safe", [True, False], ids=["safetensors", "bin"])

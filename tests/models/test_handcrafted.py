@@ -69,7 +69,7 @@ def test_cqt_peak_bin_and_silence():
 
 def test_fft_spectrograms_equal_nnaudio():
     """The torch.stft path gives nnAudio's numbers (logmel through nnAudio's own MelSpectrogram)."""
-    from nnAudio.features import MelSpectrogram, STFT
+    from nnAudio.features import STFT, MelSpectrogram
 
     from mertbench.models.handcrafted import LogMelEncoder, power_spectrogram
 

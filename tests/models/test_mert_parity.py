@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from mert_testkit import PRE_LN_330M, SMALL, hf_model, max_diff, mert_config, reference_states, write_mert_dir
 
 import mertbench
 from mertbench.models.mert import MertEncoder
-
-from mert_testkit import PRE_LN_330M, SMALL, hf_model, max_diff, mert_config, reference_states, write_mert_dir
 
 TOL = 1e-4
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import melody
+
 from mertbench.errors import DataError
 from mertbench.pretrain.config import PretrainConfig
 from mertbench.pretrain.data import Corpus, MicroBatches, MicroBatchKeys

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import melody
+
 from mertbench.pretrain.teachers.features import chroma_fold_matrix, chroma_from_cqt, log_mel, mfcc_deltas
 
 

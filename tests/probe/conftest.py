@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+
 @pytest.fixture(autouse=True)
 def _one_thread(one_thread):
     """Every test here runs with one torch thread (see tests/conftest.py)."""

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 from mertbench.probe import run_probe
 from mertbench.probe.run import head_configs, parse_layers
 from mertbench.probe.synthetic import (

@@ -9,6 +9,7 @@ import mir_eval
 import numpy as np
 import pytest
 import soundfile as sf
+from render_analysis import audio_key, chroma, lowest_partial_midi, onset_times, read_rows
 
 from mertbench.errors import DataError
 from mertbench.render import SIZES, TASK_NAMES, render_suite
@@ -17,7 +18,6 @@ from mertbench.render.generators.emotion import arousal
 from mertbench.render.generators.tags import tags_of
 from mertbench.render.synth import PEAK_LIMIT, SAMPLE_RATE
 from mertbench.tasks import get_task
-from render_analysis import audio_key, chroma, lowest_partial_midi, onset_times, read_rows
 
 pytestmark = pytest.mark.slow
 SPLITS = ("train", "valid", "test")

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from render_analysis import lowest_partial_midi
 
 from mertbench.render.corpus import Candidate, Piece, key_from_final, parse_candidate
 from mertbench.render.library import SPLIT_PATTERN, PieceLibrary
 from mertbench.render.score import Score, Track
 from mertbench.render.synth import SAMPLE_RATE, render, render_stems, synthesize
 from mertbench.render.timing import TICKS_PER_SECOND, constant, quantize, ramp, step
-from render_analysis import lowest_partial_midi
-
 
 # ---- timing ------------------------------------------------------------------------------------
 

@@ -58,8 +58,6 @@ overlapping windows and stitched: see :func:`mertbench.models.windowing.windowed
 """
 from __future__ import annotations
 
-from __future__ import annotations
-
 from mertbench.models.mert.checkpoint import convert_fairseq, load_fairseq, load_mert_model, save_mert_dir
 from mertbench.models.mert.config import (
     RENAMED_PRESETS,

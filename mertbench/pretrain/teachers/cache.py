@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from mertbench.audio import load_audio
+from mertbench.constants import SAMPLE_RATE
 from mertbench.errors import DataError
 from mertbench.io import atomic_save_npy, atomic_write_json
 from mertbench.provenance import config_hash, provenance
-from mertbench.constants import SAMPLE_RATE
 
 SHARD_FILES = 256
 SHARD_SECONDS = 1800.0

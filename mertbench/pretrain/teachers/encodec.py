@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 from mertbench.errors import ModelError
 from mertbench.pretrain.teachers.base import Teacher, tensor_fingerprint
 from mertbench.progress import console
-from mertbench.constants import FRAME_RATE, HOP, SAMPLE_RATE
 
 HUB_ID = "facebook/encodec_24khz"
 FALLBACK_NAME = "encodec-random (offline fallback)"

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 import torch
-from mertbench.constants import HOP, SAMPLE_RATE
 
+from mertbench.constants import HOP, SAMPLE_RATE
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:

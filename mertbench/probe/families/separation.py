@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from mertbench.audio import load_audio
+from mertbench.constants import SAMPLE_RATE
 from mertbench.errors import DataError, ModelError, SpecError
 from mertbench.probe.families.base import USED, Batch, FamilyContext, ProbeFamily, weighted_mean
 from mertbench.probe.registry import register_family
 from mertbench.tasks.data import Example
-from mertbench.constants import SAMPLE_RATE
 
 
 @dataclass

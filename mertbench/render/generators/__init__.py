@@ -3,8 +3,18 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mertbench.render.generators import (beat, emotion, genre, key, notes, performer, pretrain, separation,
-                                         tags, technique)
+from mertbench.render.generators import (
+                                         beat,
+                                         emotion,
+                                         genre,
+                                         key,
+                                         notes,
+                                         performer,
+                                         pretrain,
+                                         separation,
+                                         tags,
+                                         technique,
+)
 from mertbench.render.plan import PlanContext, TaskPlan
 
 #: task name -> generator, in render order

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from mertbench.render import instruments as gm
 from mertbench.render.corpus import SOURCES
-from mertbench.render.generators.common import (arrange, choose_parts, excerpt_start, simple_tempo,
-                                                source_bpm, span_for)
+from mertbench.render.generators.common import arrange, choose_parts, excerpt_start, simple_tempo, source_bpm, span_for
 from mertbench.render.library import SPLITS, cycle
 from mertbench.render.plan import Item, PlanContext, TaskPlan
 from mertbench.render.score import Score

@@ -16,8 +16,17 @@ from collections import Counter
 
 from mertbench.render import instruments as gm
 from mertbench.render.corpus import Piece, major_tonic
-from mertbench.render.generators.common import (KEY_VOCABULARY, arrange, best_key, key_name, key_ranking,
-                                                pitch_class_profile, qpm_to_bpm, span_for, window)
+from mertbench.render.generators.common import (
+    KEY_VOCABULARY,
+    arrange,
+    best_key,
+    key_name,
+    key_ranking,
+    pitch_class_profile,
+    qpm_to_bpm,
+    span_for,
+    window,
+)
 from mertbench.render.library import SPLITS, Rotation
 from mertbench.render.plan import Item, PlanContext, TaskPlan
 from mertbench.render.score import Score

@@ -19,8 +19,16 @@ from __future__ import annotations
 
 from mertbench.render import instruments as gm
 from mertbench.render.drums import drum_track
-from mertbench.render.generators.common import (arrange, beats_per_bar, choose_parts, excerpt_start,
-                                                is_compound, onset_rate, simple_tempo, span_for)
+from mertbench.render.generators.common import (
+    arrange,
+    beats_per_bar,
+    choose_parts,
+    excerpt_start,
+    is_compound,
+    onset_rate,
+    simple_tempo,
+    span_for,
+)
 from mertbench.render.library import SPLITS, cycle
 from mertbench.render.plan import Item, PlanContext, TaskPlan
 from mertbench.render.score import Score
