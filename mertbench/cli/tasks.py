@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
         name_width = max([len("task")] + [len(r["name"]) for r in rows])
         table.add_column("task", no_wrap=True, min_width=name_width)
         for col in ("suite", "type", "metrics", "splits", "data", "examples"):
-            table.add_column(col, overflow="fold")
+            short = col in ("suite", "type", "data")  # one short word each: never split
+            table.add_column(col, no_wrap=short, overflow="fold")
         for r in rows:
             if r["data_counts"] is not None:
                 examples = "/".join(str(r["data_counts"][sp]) for sp in r["splits"])
