@@ -15,6 +15,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.handcrafted",
     "mertbench.models.mert",
     "mertbench.models.hf_audio",
+    "mertbench.models.shipped",
 ]
 
 DirectoryLoader = Callable[..., "Encoder | None"]
