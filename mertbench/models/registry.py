@@ -16,6 +16,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.handcrafted",
     "mertbench.models.mert",
     "mertbench.models.hf_audio",
+    "mertbench.models.shipped",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.

@@ -112,6 +112,7 @@ class LossSection:
     pred_nomask_weight: float = 0.0  # codebook CEs on unmasked frames too (HuBERT pred_nomask_weight; MERT: 0)
     cqt_nomask_weight: float = 0.0  # CQT reconstruction on unmasked frames too (MERT: 0)
     logit_temp: float = 0.1
+    label_init_std: float = 0.0  # 0: label embeddings U[0, 1) (fairseq); > 0: N(0, std^2), zero-mean and small
     final_dim: int = 64  # projection size per codebook
     num_special_classes: int = 4  # fairseq dictionary specials: 1024 codes -> 1028 classes
     cqt_bins: int = 336
@@ -177,6 +178,7 @@ class DataSection:
     max_hours: float = 0.0  # > 0: use a seeded random subset of at most this many hours
     micro_batch: int = 16  # clips per process per forward
     num_workers: int = 2  # data-loader worker processes
+    holdout_clips: int = 0  # corpus clips (chosen by run.seed) never trained on: the online evaluation's held-out set
 
 
 @dataclass
@@ -199,6 +201,12 @@ class RunSection:
     progress: bool = True
     threads: int = 0  # > 0: torch.set_num_threads; 0: torch's default; -1: every core, or 1 on a busy machine
     debug_nan_steps: tuple[int, ...] = ()  # inject a NaN loss at these steps (tests of the skip logic)
+    # online evaluation (mertbench.pretrain.online_eval): every eval_every steps and at step 0
+    eval_every: int = 0  # 0 = off
+    eval_probe_tasks: tuple[str, ...] = ("render-pitch", "render-key")  # multiclass/key tasks, valid split
+    eval_probe_train: int = 256  # at most this many training examples per probe task
+    eval_probe_valid: int = 96  # at most this many validation examples per probe task
+    eval_probe_seconds: float = 4.0  # first seconds of each probe example
 
 
 @dataclass
@@ -334,12 +342,21 @@ class PretrainConfig:
             bad("data.crop_seconds", "must be > 0")
         if not 0 <= self.mask.prob <= 1:
             bad("mask.prob", "must be in [0, 1]")
+        if self.mask.prob == 0 and self.loss.pred_nomask_weight <= 0 and not (self.loss.cqt and self.loss.cqt_nomask_weight > 0):
+            bad("mask.prob", "is 0 (no frame masked) and the unmasked-frame terms are off (loss.pred_nomask_weight): "
+                "nothing to learn")
         if not 0 <= self.mixture.prob <= 1:
             bad("mixture.prob", "must be in [0, 1]")
         if self.mixture.min_segments > self.mixture.max_segments or self.mixture.min_segments < 0:
             bad("mixture.min_segments", "must be >= 0 and <= mixture.max_segments")
         if self.mixture.min_seconds > self.mixture.max_seconds or self.mixture.min_seconds <= 0:
             bad("mixture.min_seconds", "must be > 0 and <= mixture.max_seconds")
+        if self.data.holdout_clips < 0:
+            bad("data.holdout_clips", "must be >= 0")
+        if self.run.eval_every < 0:
+            bad("run.eval_every", "must be >= 0 (0 = no online evaluation)")
+        if self.run.eval_probe_train < 2 or self.run.eval_probe_valid < 1 or self.run.eval_probe_seconds <= 0:
+            bad("run.eval_probe_train", "needs >= 2 training and >= 1 validation examples of > 0 s")
         if self.run.distributed not in ("auto", "ddp", "fsdp"):
             bad("run.distributed", "must be auto, ddp or fsdp")
         m = self.model
@@ -378,6 +395,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if origin is tuple:
             if text in ("", "()"):
                 return ()
+            if typing.get_args(hint)[:1] == (str,) and not text.startswith(("(", "[")):
+                return tuple(part.strip() for part in text.split(",") if part.strip())  # a,b,c
             try:
                 value = ast.literal_eval(text if text.startswith(("(", "[")) else f"({text},)")
             except (ValueError, SyntaxError) as exc:

@@ -210,8 +210,12 @@ class MicroBatches(torch.utils.data.Dataset):
 
     def __init__(self, corpus: Corpus, *, micro_batch: int, per_step: int, crop_seconds: float,
                  num_frames: Any, seed: int, mask: Any, mixture: Any, labels: Any = None, cqt: Any = None,
-                 need_clean: bool = False) -> None:
+                 need_clean: bool = False, indices: list[int] | None = None) -> None:
         self.clips = corpus.clips
+        #: corpus indices batches are drawn from (all clips unless some are held out for evaluation)
+        self.indices = list(range(len(corpus.clips))) if indices is None else list(indices)
+        if not self.indices:
+            raise DataError(f"{corpus.source}: no training clips left after holding some out (data.holdout_clips)")
         self.micro_batch = micro_batch
         self.per_step = per_step
         self.max_len = int(round(crop_seconds * SAMPLE_RATE)) // HOP * HOP
@@ -229,7 +233,7 @@ class MicroBatches(torch.utils.data.Dataset):
 
     def clip_indices(self, step: int, g: int) -> list[int]:
         """Corpus indices of micro-batch ``g`` of ``step``."""
-        n = len(self.clips)
+        n = len(self.indices)
         start = (step * self.per_step + g) * self.micro_batch
         out = []
         for p in range(start, start + self.micro_batch):
@@ -238,7 +242,7 @@ class MicroBatches(torch.utils.data.Dataset):
                 if len(self._perms) > 4:
                     self._perms.clear()
                 self._perms[epoch] = np.random.default_rng([self.seed, 7919, epoch]).permutation(n)
-            out.append(int(self._perms[epoch][pos]))
+            out.append(self.indices[int(self._perms[epoch][pos])])
         return out
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:

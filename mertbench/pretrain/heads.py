@@ -37,7 +37,8 @@ class MertPretrainingModel(nn.Module):
 
     def __init__(self, encoder: nn.Module, hidden_size: int, codebook_sizes: tuple[int, ...], *,
                  final_dim: int = 64, num_special: int = 4, cqt_bins: int = 336,
-                 loss_weights: dict[str, float] | None = None, logit_temp: float = 0.1) -> None:
+                 loss_weights: dict[str, float] | None = None, logit_temp: float = 0.1,
+                 label_init_std: float = 0.0) -> None:
         super().__init__()
         self.loss_weights = {"pred": 1.0, "cqt": 1.0, "pen": 10.0, **(loss_weights or {})}
         self.logit_temp = float(logit_temp)
@@ -49,7 +50,10 @@ class MertPretrainingModel(nn.Module):
         if k:
             self.final_proj = nn.Linear(hidden_size, final_dim * k)
             rows = sum(c + self.num_special for c in self.codebook_sizes)
-            self.label_embs_concat = nn.Parameter(torch.empty(rows, final_dim).uniform_())
+            table = torch.empty(rows, final_dim)
+            # fairseq: U[0, 1). label_init_std > 0: zero-mean N(0, std^2) (see docs/pretrain.md, "tiny recipe")
+            self.label_embs_concat = nn.Parameter(table.normal_(0.0, label_init_std) if label_init_std > 0
+                                                  else table.uniform_())
         else:
             self.final_proj = None
             self.register_parameter("label_embs_concat", None)

@@ -29,12 +29,15 @@ import numpy as np
 import torch
 
 from mertbench.errors import SpecError
+from mertbench.pretrain.data import HOP, SAMPLE_RATE
 from mertbench.pretrain import checkpoint as ckpt
 from mertbench.pretrain import distributed as dist_utils
 from mertbench.pretrain.config import PretrainConfig
 from mertbench.pretrain.data import Corpus, MicroBatches, MicroBatchKeys, make_loader
 from mertbench.pretrain.heads import MertPretrainingModel
 from mertbench.pretrain.losses import transform_cqt_target
+from mertbench.pretrain.curves import write_eval_curves
+from mertbench.pretrain.online_eval import EvalSettings, OnlineEval, holdout_split, summary_line
 from mertbench.progress import console, progress_bar
 
 
@@ -53,6 +56,54 @@ def lr_factor(update: int, warmup: int, total: int) -> float:
 
 def _micro_seed(seed: int, step: int, g: int) -> int:
     return int(np.random.SeedSequence([seed, step, g, 0x5EED]).generate_state(1)[0])
+
+
+class StepSums:
+    """Named sums of one step's loss terms and counters (summed over micro-batches, then processes)."""
+
+    def __init__(self, codebooks: int) -> None:
+        self.k = codebooks
+        names = ["loss", "pred", "cqt", "pen", "mixed", "pred_nomask", "cqt_nomask", "masked", "frames",
+                 "audio_s", "clips"]
+        names += [f"ce_{i}" for i in range(codebooks)] + [f"correct_{i}" for i in range(codebooks)]
+        self.values = dict.fromkeys(names, 0.0)
+
+    def add(self, terms: Any, mb: dict[str, Any], wav: torch.Tensor, mask: torch.Tensor, nan: bool = False) -> None:
+        """Add one micro-batch: ``terms`` (:class:`LossTerms`), its batch dict, input and mask."""
+        v, m = self.values, terms.num_masked
+        v["loss"] += float("nan") if nan else float(terms.total.detach())
+        v["pred"] += sum(terms.ce)
+        v["cqt"] += terms.cqt_mse * m
+        v["pen"] += terms.features_pen * m
+        v["mixed"] += mb["mixed"]
+        for i, (ce, correct) in enumerate(zip(terms.ce, terms.correct)):
+            v[f"ce_{i}"] += ce
+            v[f"correct_{i}"] += correct
+        v["pred_nomask"] += sum(terms.ce_nomask)
+        v["cqt_nomask"] += terms.cqt_mse_nomask * terms.num_unmasked
+        v["masked"] += float(mask.sum())
+        v["frames"] += mask.numel()
+        v["audio_s"] += wav.shape[0] * wav.shape[1] / SAMPLE_RATE
+        v["clips"] += wav.shape[0]
+
+    def all_reduce(self, dist: dist_utils.DistInfo) -> dict[str, float]:
+        """The sums over all processes, by name."""
+        summed = dist_utils.all_reduce_sum(torch.tensor(list(self.values.values()), dtype=torch.float64), dist)
+        return dict(zip(self.values, (float(x) for x in summed)))
+
+    def per_frame(self, t: dict[str, float]) -> dict[str, float]:
+        """metrics.csv values: loss terms per masked (or unmasked) frame, fractions per clip or frame."""
+        n, k = max(t["masked"], 1.0), self.k
+        unmasked = max(t["frames"] - t["masked"], 1.0)
+        return {
+            "loss_pred": t["pred"] / n, "loss_cqt": t["cqt"] / n, "features_pen": t["pen"] / n,
+            "acc": sum(t[f"correct_{i}"] for i in range(k)) / (n * k) if k else float("nan"),
+            **{f"ce_{i}": t[f"ce_{i}"] / n for i in range(k)},
+            **{f"acc_{i}": t[f"correct_{i}"] / n for i in range(k)},
+            "loss_pred_nomask": t["pred_nomask"] / unmasked, "loss_cqt_nomask": t["cqt_nomask"] / unmasked,
+            "mixed_frac": t["mixed"] / max(t["clips"], 1.0), "masked_frac": t["masked"] / max(t["frames"], 1.0),
+            "crop_s": t["audio_s"] / max(t["clips"], 1.0),
+        }
 
 
 class _Log:
@@ -111,7 +162,9 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
     latest = ckpt.latest_checkpoint(ckpt_dir)
     if cfg.run.resume and latest is not None:
         resume_state = ckpt.load_checkpoint(latest)
-        diffs = ckpt.config_differences(resume_state["config"], cfg.to_dict())
+        # fields added since the run started take their defaults (PretrainConfig.from_dict fills them)
+        saved = PretrainConfig.from_dict(resume_state["config"]).to_dict()
+        diffs = ckpt.config_differences(saved, cfg.to_dict())
         if diffs:
             raise SpecError(f"{out}: cannot resume with a different configuration: {'; '.join(diffs)}. "
                             "Resume with the original settings (only run.* and data.num_workers may change) "
@@ -133,7 +186,7 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
     teacher = build_teacher(cfg.teacher, teacher_device)
     if teacher is not None:
         log(f"teacher: {teacher.name}; codebooks {list(teacher.codebook_sizes)}")
-    cqt_settings = CQTSettings(24000, 320, cfg.loss.cqt_fmin, cfg.loss.cqt_bins, cfg.loss.cqt_bins_per_octave)
+    cqt_settings = CQTSettings(SAMPLE_RATE, HOP, cfg.loss.cqt_fmin, cfg.loss.cqt_bins, cfg.loss.cqt_bins_per_octave)
     cqt_cls = CQTTarget if cfg.loss.cqt_impl == "grouped" else NnAudioCQT
     cqt_module = cqt_cls(cqt_settings).to(device) if cfg.loss.cqt else None
     cache = Path(cfg.run.cache_dir).expanduser() if cfg.run.cache_dir else cache_root() / "pretrain"
@@ -154,13 +207,14 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
     model = MertPretrainingModel(encoder, cfg.model.hidden_size, codebooks, final_dim=cfg.loss.final_dim,
                                  num_special=cfg.loss.num_special_classes,
                                  cqt_bins=cfg.loss.cqt_bins if cfg.loss.cqt else 0, logit_temp=cfg.loss.logit_temp,
+                                 label_init_std=cfg.loss.label_init_std,
                                  loss_weights={"pred": cfg.loss.pred_weight,
                                                "cqt": cfg.loss.cqt_weight if cfg.loss.cqt else 0.0,
                                                "pen": cfg.loss.features_pen_weight,
                                                "pred_nomask": cfg.loss.pred_nomask_weight,
                                                "cqt_nomask": cfg.loss.cqt_nomask_weight if cfg.loss.cqt else 0.0,
                                                }).to(device)
-    crop = int(round(cfg.data.crop_seconds * 24000)) // 320 * 320
+    crop = int(round(cfg.data.crop_seconds * SAMPLE_RATE)) // HOP * HOP
     model.train()
     step = updates = skipped = 0
     run_info: dict[str, Any] = {
@@ -218,10 +272,23 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
 
     # ---------------------------------------------------------------- data loader
     per_step = dist.world * cfg.optim.accum
+    train_idx, held_idx = holdout_split(len(corpus.clips), cfg.data.holdout_clips, cfg.run.seed)
+    if held_idx:
+        log(f"{len(held_idx)} corpus clips held out of training for the online evaluation (data.holdout_clips)")
     dataset = MicroBatches(corpus, micro_batch=cfg.data.micro_batch, per_step=per_step,
                            crop_seconds=cfg.data.crop_seconds, num_frames=cfg.model.num_frames, seed=cfg.run.seed,
                            mask=cfg.mask, mixture=cfg.mixture, labels=labels if cfg.loss.pred_weight > 0 else None,
-                           cqt=cqt_store, need_clean=cqt_module is not None)
+                           cqt=cqt_store, need_clean=cqt_module is not None, indices=train_idx)
+    evaluator = None
+    if cfg.run.eval_every > 0 and main and dist.strategy != "fsdp":
+        mcfg = cfg.model.to_mert_config()
+        evaluator = OnlineEval(
+            EvalSettings(held_idx, crop, tuple(cfg.run.eval_probe_tasks), cfg.run.eval_probe_train,
+                         cfg.run.eval_probe_valid, cfg.run.eval_probe_seconds, cfg.run.seed, cfg.data.micro_batch,
+                         cfg.mask, codebooks),
+            corpus, labels, cfg.model.num_frames, cfg.model.num_hidden_layers, mcfg.receptive_field, train_idx, log)
+    elif cfg.run.eval_every > 0 and main:
+        log("online evaluation is not available with FSDP (sharded parameters); run.eval_every ignored")
     last_step = total if cfg.run.stop_after <= 0 else min(total, step + cfg.run.stop_after)
     loader = make_loader(dataset, MicroBatchKeys(step, last_step, dist.rank, dist.world, cfg.optim.accum),
                          cfg.data.num_workers, pin_memory=device.type == "cuda")
@@ -230,16 +297,18 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
                + [f"ce_{i}" for i in range(k)]
                + [f"acc_{i}" for i in range(k)]
                + ["lr", "grad_norm", "loss_scale", "skipped_total", "mixed_frac", "masked_frac", "crop_s",
-                  "step_s", "audio_h_per_h", "wall_s"])
+                  "step_s", "audio_h_per_h", "wall_s"]
+               + (evaluator.columns() if evaluator is not None else []))
     from mertbench.pretrain.metrics import MetricsLogger
 
     metrics = MetricsLogger(out, columns, resume_step=step if step > 0 else None, tensorboard=cfg.run.tensorboard,
                             enabled=main)
     params = [p for p in wrapped.parameters() if p.requires_grad]
+    nomask_terms = cfg.loss.pred_nomask_weight > 0 or (cfg.loss.cqt and cfg.loss.cqt_nomask_weight > 0)
     nan_steps = set(cfg.run.debug_nan_steps)
     log(f"training {cfg.preset}: {sum(p.numel() for p in model.encoder.parameters()) / 1e6:.2f} M encoder parameters, "
         f"{dist.world} process(es) x {cfg.optim.accum} accum x {cfg.data.micro_batch} clips of "
-        f"{crop / 24000:.2f} s per step, steps {step}->{last_step} of {total}, device {device}, "
+        f"{crop / SAMPLE_RATE:.2f} s per step, steps {step}->{last_step} of {total}, device {device}, "
         f"precision {cfg.optim.precision}")
 
     def save(at_step: int, last_loss: float | None) -> None:
@@ -256,6 +325,25 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
             }, keep=cfg.run.keep_checkpoints)
         dist_utils.barrier(dist)
 
+    def evaluate(at_step: int) -> dict[str, float]:
+        if evaluator is None:
+            return {}
+        row = evaluator.run(model, device)
+        log(summary_line(at_step, row, evaluator.settings.probe_tasks))
+        pending_curves.append(at_step)
+        return row
+
+    pending_curves: list[int] = []  # evaluations not yet drawn in eval_curves.png (drawn after logging)
+
+    def draw_curves() -> None:
+        if pending_curves:
+            write_eval_curves(out)
+            pending_curves.clear()
+
+    if step == 0 and evaluator is not None:  # the random-init value, before the first update
+        metrics.log({"step": 0, **evaluate(0)})
+        draw_curves()
+
     # ---------------------------------------------------------------- the loop
     bar = progress_bar() if (main and cfg.run.progress) else None
     task = bar.add_task("pretrain", total=total, completed=step) if bar else None
@@ -269,11 +357,15 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
     try:
         while step < last_step:
             micro = [next(it) for _ in range(cfg.optim.accum)]
-            # masked frames of the whole step (all processes): the loss normaliser, as fairseq
-            local = torch.tensor([float(mb["mask"].sum()) for mb in micro], dtype=torch.float64).sum()
-            n_masked = float(dist_utils.all_reduce_sum(local.view(1), dist)[0])
-            sums = torch.zeros(7 + 2 * k, dtype=torch.float64)  # loss, pred, cqt*m, pen*m, mixed, ce_k, correct_k, pred_u, cqt_u*u
-            audio_s = clips = frames = 0.0
+            # The loss normaliser, as fairseq's sample_size: the step's masked frames over all processes,
+            # plus its unmasked frames when the unmasked-frame terms are on.
+            local = torch.tensor([float(mb["mask"].sum() if not nomask_terms else mb["mask"].numel())
+                                  for mb in micro], dtype=torch.float64).sum()
+            n_norm = float(dist_utils.all_reduce_sum(local.view(1), dist)[0])
+            if n_norm <= 0:
+                raise SpecError("pretraining step with no frame to learn from: no frame masked (mask.prob) "
+                                "and the unmasked-frame terms off (loss.pred_nomask_weight)")
+            stats = StepSums(k)
             for a, mb in enumerate(micro):
                 torch.manual_seed(_micro_seed(cfg.run.seed, step, mb["g"]))  # dropout / layerdrop
                 wav = mb["audio"].to(device, non_blocking=True)
@@ -294,25 +386,11 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
                 with sync_ctx:
                     with amp_ctx:
                         terms = wrapped(wav, mask, targets, cqt_target)
-                    loss = terms.total * (dist.world / n_masked)  # DDP averages gradients over processes
+                    loss = terms.total * (dist.world / n_norm)  # DDP averages gradients over processes
                     if step in nan_steps:
                         loss = loss * float("nan")
                     scaler.scale(loss).backward()
-                m = terms.num_masked
-                sums[0] += float(terms.total.detach()) if step not in nan_steps else float("nan")
-                sums[1] += sum(terms.ce)
-                sums[2] += terms.cqt_mse * m
-                sums[3] += terms.features_pen * m
-                sums[4] += mb["mixed"]
-                for i in range(k):
-                    if i < len(terms.ce):
-                        sums[5 + i] += terms.ce[i]
-                        sums[5 + k + i] += terms.correct[i]
-                sums[5 + 2 * k] += sum(terms.ce_nomask)
-                sums[6 + 2 * k] += terms.cqt_mse_nomask * terms.num_unmasked
-                audio_s += wav.shape[0] * wav.shape[1] / 24000.0
-                clips += wav.shape[0]
-                frames += mask.numel()
+                stats.add(terms, mb, wav, mask, nan=step in nan_steps)
             # ---- optimiser step (unscale, clip, skip if non-finite)
             if use_scaler:
                 scaler.unscale_(optimizer)
@@ -321,9 +399,8 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
             if hasattr(grad_norm, "full_tensor"):
                 grad_norm = grad_norm.full_tensor()
             grad_norm = float(grad_norm)
-            totals = dist_utils.all_reduce_sum(
-                torch.cat([sums, torch.tensor([frames, audio_s, clips], dtype=torch.float64)]), dist)
-            step_loss = float(totals[0]) / n_masked
+            totals = stats.all_reduce(dist)
+            step_loss = totals["loss"] / n_norm
             finite = math.isfinite(step_loss) and math.isfinite(grad_norm)
             if use_scaler:
                 if finite:
@@ -344,23 +421,11 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
             # ---- metrics
             now = time.time()
             step_s, t_prev = now - t_prev, now
-            audio_total, clips_total = float(totals[-2]), float(totals[-1])
-            thr = audio_total / max(step_s, 1e-9)
+            thr = totals["audio_s"] / max(step_s, 1e-9)
             ema_thr = thr if ema_thr is None else 0.9 * ema_thr + 0.1 * thr
-            row = {
-                "loss": step_loss, "loss_pred": float(totals[1]) / n_masked, "loss_cqt": float(totals[2]) / n_masked,
-                "features_pen": float(totals[3]) / n_masked,
-                "acc": float(totals[5 + k: 5 + 2 * k].sum()) / (n_masked * k) if k else float("nan"),
-                **{f"ce_{i}": float(totals[5 + i]) / n_masked for i in range(k)},
-                **{f"acc_{i}": float(totals[5 + k + i]) / n_masked for i in range(k)},
-                "loss_pred_nomask": float(totals[5 + 2 * k]) / max(float(totals[-3]) - n_masked, 1.0),
-                "loss_cqt_nomask": float(totals[6 + 2 * k]) / max(float(totals[-3]) - n_masked, 1.0),
-                "lr": optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
-                "loss_scale": scaler.get_scale() if use_scaler else 1.0,
-                "mixed_frac": float(totals[4]) / max(clips_total, 1.0),
-                "masked_frac": n_masked / max(float(totals[-3]), 1.0),
-                "crop_s": audio_total / max(clips_total, 1.0), "step_s": step_s, "audio_h_per_h": thr,
-            }
+            row = {"loss": step_loss, **stats.per_frame(totals), "lr": optimizer.param_groups[0]["lr"],
+                   "grad_norm": grad_norm, "loss_scale": scaler.get_scale() if use_scaler else 1.0,
+                   "step_s": step_s, "audio_h_per_h": thr}
             state = {c: row[c] for c in ("lr", "grad_norm", "loss_scale")}  # logged even for skipped steps
             if finite:
                 interval.append(row)
@@ -368,10 +433,14 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
             if bar:
                 bar.update(task, completed=step, description=f"pretrain loss {last_loss if last_loss is not None else float('nan'):.3f}"
                            f" | {ema_thr:.1f} audio-h/h")
-            if step % cfg.run.log_every == 0 or step == last_step:
+            eval_now = evaluator is not None and (step % cfg.run.eval_every == 0 or step == total)
+            if step % cfg.run.log_every == 0 or step == last_step or eval_now:
                 mean = {c: float(np.mean([r[c] for r in interval])) for c in interval[0]} if interval else {}
                 mean.update(state, step=step, skipped_total=skipped, wall_s=round(time.time() - t_start, 3))
+                if eval_now:
+                    mean.update(evaluate(step))
                 metrics.log(mean)
+                draw_curves()
                 if not bar and mean.get("loss") is not None:
                     log(f"step {step}/{total} loss {mean['loss']:.4f} lr {mean['lr']:.2e} "
                         f"grad {mean['grad_norm']:.3g} {mean['audio_h_per_h']:.1f} audio-h/h")

@@ -44,6 +44,11 @@ def test_overrides_parse_types_and_round_trip(tmp_path):
                                                   "run.debug_nan_steps=3"])
     assert cfg.optim.lr == 3e-4 and cfg.model.conv_dim == (32,) * 7 and cfg.loss.cqt is False
     assert cfg.teacher.kmeans_clusters == (50, 20) and cfg.run.debug_nan_steps == (3,)
+    # tuples of names take a plain comma list (no quotes needed on the command line) or a literal
+    assert cfg.override(["run.eval_probe_tasks=render-pitch, render-key"]).run.eval_probe_tasks == (
+        "render-pitch", "render-key")
+    assert cfg.override(["run.eval_probe_tasks=('render-genre',)"]).run.eval_probe_tasks == ("render-genre",)
+    assert cfg.override(["run.eval_probe_tasks=()"]).run.eval_probe_tasks == ()
     again = PretrainConfig.from_dict(cfg.to_dict())
     assert again == cfg
     p = tmp_path / "c.json"
@@ -66,6 +71,11 @@ def test_bad_overrides_name_the_field(item, needle):
 
 
 def test_validation_errors():
+    for item, needle in (("data.holdout_clips=-1", "data.holdout_clips"), ("run.eval_every=-5", "run.eval_every"),
+                         ("mask.prob=0", "nothing to learn")):
+        with pytest.raises(SpecError, match=needle):
+            PretrainConfig.preset("tiny").override([item]).validate()
+    PretrainConfig.preset("tiny").override(["mask.prob=0", "loss.pred_nomask_weight=1"]).validate()
     with pytest.raises(SpecError, match="teacher.kind"):
         PretrainConfig.preset("tiny").override({"teacher.kind": "none", "loss.cqt": False}).validate()
     with pytest.raises(SpecError, match="320"):

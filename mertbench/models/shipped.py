@@ -1,0 +1,77 @@
+"""Encoders whose weights ship inside the mertbench package (no download, works offline).
+
+``mert-tiny-render``: the reference tiny MERT pretrained by mertbench itself on the rendered suite's
+pretraining corpus only (never on task audio), with the recipe and command documented in
+docs/pretrain.md ("A tiny recipe that learns"). Its folder, ``mertbench/models/weights/mert-tiny-render/``,
+is an HF MERT-v1 folder (``config.json``, ``model.safetensors``, ``preprocessor_config.json``) plus
+its provenance (``pretraining.json``), its training curve (``metrics.csv``, ``eval_curves.png``) and
+``SHA256SUMS``; the weights are checked against it before loading (safetensors: no code runs).
+
+``random-mert-tiny-render``: the same architecture with random weights (fairseq initialisation,
+seed 0), the baseline every claim about the pretrained model is measured against.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from mertbench.errors import ModelError
+from mertbench.models.registry import register_encoder
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+TINY_RENDER = "mert-tiny-render"
+
+
+def shipped_dir(name: str) -> Path:
+    """The folder of a shipped model, after checking its files against ``SHA256SUMS``."""
+    folder = WEIGHTS_DIR / name
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        raise ModelError(f"shipped model {name!r}: {sums} is missing; reinstall mertbench (pip install -e .)")
+    for line in sums.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, fname = line.split(maxsplit=1)
+        path = folder / fname.strip()
+        if not path.is_file():
+            raise ModelError(f"shipped model {name!r}: {path} is missing; reinstall mertbench")
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != digest:
+            raise ModelError(f"shipped model {name!r}: {path} does not match its SHA256SUMS entry "
+                             f"({actual[:12]} != {digest[:12]}); the install is damaged, reinstall mertbench")
+    return folder
+
+
+def _info(name: str) -> dict[str, Any]:
+    cfg_path = WEIGHTS_DIR / name / "config.json"
+    if not cfg_path.is_file():
+        return {}
+    d = json.loads(cfg_path.read_text())
+    return dict(sample_rate=24000, frame_rate=75.0, num_layers=int(d["num_hidden_layers"]) + 1,
+                dim=int(d["hidden_size"]))
+
+
+@register_encoder(TINY_RENDER, "tiny MERT pretrained by mertbench on the rendered pretraining corpus "
+                  "(shipped weights, offline; docs/pretrain.md)", **_info(TINY_RENDER))
+def _tiny_render(**options: Any):  # noqa: ANN202 (an Encoder)
+    from mertbench.models.checkpoint import load_mert_dir
+
+    folder = shipped_dir(TINY_RENDER)
+    enc = load_mert_dir(folder, name=TINY_RENDER, **options)
+    if enc is None:
+        raise ModelError(f"shipped model {TINY_RENDER!r}: {folder} is not a MERT-v1 folder; reinstall mertbench")
+    return enc
+
+
+@register_encoder(f"random-{TINY_RENDER}", f"{TINY_RENDER}'s architecture with random weights (fairseq init, "
+                  "seed 0): its random-init baseline", **_info(TINY_RENDER))
+def _tiny_render_random(seed: int = 0, **options: Any):  # noqa: ANN202 (an Encoder)
+    from mertbench.models.checkpoint import load_mert_dir
+
+    enc = load_mert_dir(shipped_dir(TINY_RENDER), name=f"random-{TINY_RENDER}", **options)
+    if enc is None:
+        raise ModelError(f"shipped model {TINY_RENDER!r} is not a MERT-v1 folder; reinstall mertbench")
+    enc.model.reset_parameters(seed=seed)
+    return enc
