@@ -3,11 +3,15 @@
 Steps (each resumable; a re-run skips what is finished):
 
 1. render the rendered music suite (``mertbench data render``; cached under the data root);
-2. pretrain a tiny MERT on the suite's unlabelled pretraining corpus for a few minutes;
+2. pretrain a tiny MERT on the suite's unlabelled pretraining corpus for a few minutes (with the
+   online evaluation: ``runs/demo/pretrain/eval_curves.png``);
 3. save the same architecture with random weights (fixed seed): the random-init baseline;
 4. probe every rendered task with ``--layer all`` for the pretrained model, the random-init
-   model and the handcrafted baselines (MFCC, log-mel, chroma, CQT);
-5. compile the leaderboard (printed) and an HTML report with the layer plots.
+   model (which is also the shipped model's random-init twin: same architecture, seed 0), the
+   shipped reference model ``mert-tiny-render`` and the handcrafted baselines (MFCC, log-mel,
+   chroma, CQT);
+5. compile the leaderboard (printed) and an HTML report with the layer plots and the training
+   curves of both pretrained models.
 
 Everything goes under ``--out`` (default ``runs/demo``): ``models/``, ``results/``,
 ``report.html``, ``report.md`` and ``state.json`` (which probe runs are finished).
@@ -38,6 +42,9 @@ class DemoPlan:
     pretrain_steps: int = 300
     tasks: list[str] | None = None          # default: every render-* task
     baselines: tuple[str, ...] = BASELINES
+    #: models whose weights ship with mertbench, probed beside the demo's own short pretraining run
+    #: (``mert-tiny-render``: the reference tiny model, pretrained for longer; docs/pretrain.md)
+    shipped: tuple[str, ...] = ("mert-tiny-render",)
     #: probe seeds (mean and 95% CI in the table); frame-level tasks override it in ``type_overrides``
     seeds: int = 3
     #: probe learning rates (None: each task's ``probe.lr_grid``, chosen on validation per layer)
@@ -61,8 +68,10 @@ class DemoPlan:
     def quick(cls, out: Path) -> "DemoPlan":
         """A smoke run: the tiny render, a few pretraining steps, two tasks, two baselines."""
         return cls(out=out, size="tiny", pretrain_steps=6, tasks=["render-pitch", "render-key"],
-                   baselines=("logmel",), max_epochs=3, seeds=1, lrs=[1e-3],
-                   pretrain_overrides={"run.checkpoint_every": 3, "run.log_every": 1, "data.max_hours": 0.0})
+                   baselines=("logmel",), shipped=(), max_epochs=3, seeds=1, lrs=[1e-3],
+                   # the tiny render's corpus has 4 clips: nothing to hold out for the online evaluation
+                   pretrain_overrides={"run.checkpoint_every": 3, "run.log_every": 1, "data.max_hours": 0.0,
+                                       "data.holdout_clips": 0, "run.eval_every": 0})
 
 
 @dataclass
@@ -222,6 +231,7 @@ def probe_step(plan: DemoPlan, models: list[str], tasks: list[str], results_dir:
 
 def run_demo(plan: DemoPlan) -> DemoSummary:
     """Run every step of the demo; see the module docstring."""
+    from mertbench.models.shipped import shipped_dir
     from mertbench.report import build_report, write_report
     from mertbench.tasks import list_tasks
 
@@ -260,7 +270,7 @@ def run_demo(plan: DemoPlan) -> DemoSummary:
     random_init = random_init_step(pretrained, models_dir / "mert-tiny-random-init", plan.seed)
 
     tasks = plan.tasks or [t.name for t in list_tasks("render")]
-    models = [str(pretrained), str(random_init), *plan.baselines]
+    models = [str(pretrained), str(random_init), *plan.shipped, *plan.baselines]
     results_dir = plan.out / "results"
     _say(f"4/5 probing {len(models)} models x {len(tasks)} tasks with --layer all")
     t = time.perf_counter()
@@ -275,7 +285,8 @@ def run_demo(plan: DemoPlan) -> DemoSummary:
 
     _say("5/5 compiling the leaderboard and the HTML report")
     t = time.perf_counter()
-    report = build_report(results_dir=results_dir, models=models, tasks=tasks, suite="render")
+    curves = [plan.out / "pretrain"] + [shipped_dir(name) for name in plan.shipped]
+    report = build_report(results_dir=results_dir, models=models, tasks=tasks, suite="render", pretrain_runs=curves)
     html = plan.out / "report.html"
     md = plan.out / "report.md"
     write_report(report, html)

@@ -54,7 +54,8 @@ def list_cmd(
                      str(i.get("num_layers", "?")), str(i.get("dim", "?")), _fmt_params(i.get("parameters")),
                      e.description))
     console = Console()
-    headers = ("name", "sample rate", "frame rate", "layers", "dim", "parameters")
+    # short headers: the table (with names up to 23 characters) fits 80 columns
+    headers = ("name", "audio", "frames", "layers", "dim", "parameters")
     widths = [max([len(col)] + [len(r[j]) for r in rows]) for j, col in enumerate(headers)]
     # piped / not a terminal: full descriptions below the table (never cut with an ellipsis)
     inline = wide or (console.is_terminal and console.width - (sum(widths) + 3 * len(widths) + 4) >= 30)

@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
         layer_tags: bool = typer.Option(True, "--layer-tags/--no-layer-tags", help="Show @Lk after each value."),
         strict: bool = typer.Option(False, "--strict", help="Fail on a malformed results file instead of listing it."),
         standalone: bool = typer.Option(False, "--standalone", help="LaTeX: a complete compilable document."),
+        pretrain_runs: Optional[List[Path]] = typer.Option(
+            None, "--pretrain-run", help="HTML: show this pretraining run's online-evaluation curve (repeatable)."),
     ) -> None:
         """Compile results into MERT Table-1 leaderboards (md, LaTeX, CSV or a self-contained HTML page).
 
@@ -52,7 +54,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--embed must be png or svg")
         report = build_report(results_dir=results, models=models, tasks=tasks, suite=suite, reference=reference,
                               reference_models=reference_models, pick=pick, layer=layer, decimals=decimals,
-                              strict=strict)
+                              strict=strict, pretrain_runs=pretrain_runs)
         for bad in report.malformed:
             console.print(f"[yellow]warning:[/] malformed results file not used: {rich_escape(bad.error)}",
                           highlight=False, markup=True, soft_wrap=True)

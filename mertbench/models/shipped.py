@@ -65,13 +65,19 @@ def _tiny_render(**options: Any):  # noqa: ANN202 (an Encoder)
     return enc
 
 
-@register_encoder(f"random-{TINY_RENDER}", f"{TINY_RENDER}'s architecture with random weights (fairseq init, "
-                  "seed 0): its random-init baseline", **_info(TINY_RENDER))
-def _tiny_render_random(seed: int = 0, **options: Any):  # noqa: ANN202 (an Encoder)
+def pretraining_seed(name: str) -> int:
+    """``run.seed`` of the run that trained a shipped model (its encoder was initialised with it)."""
+    info = json.loads((WEIGHTS_DIR / name / "pretraining.json").read_text())
+    return int(info["config"]["run"]["seed"])
+
+
+@register_encoder(f"random-{TINY_RENDER}", f"{TINY_RENDER}'s architecture and initial weights before "
+                  "pretraining (fairseq init with its run seed): its random-init baseline", **_info(TINY_RENDER))
+def _tiny_render_random(seed: int | None = None, **options: Any):  # noqa: ANN202 (an Encoder)
     from mertbench.models.checkpoint import load_mert_dir
 
     enc = load_mert_dir(shipped_dir(TINY_RENDER), name=f"random-{TINY_RENDER}", **options)
     if enc is None:
         raise ModelError(f"shipped model {TINY_RENDER!r} is not a MERT-v1 folder; reinstall mertbench")
-    enc.model.reset_parameters(seed=seed)
+    enc.model.reset_parameters(seed=pretraining_seed(TINY_RENDER) if seed is None else int(seed))
     return enc

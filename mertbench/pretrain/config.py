@@ -25,59 +25,43 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mertbench.constants import HOP, SAMPLE_RATE
 from mertbench.errors import SpecError
+from mertbench.models.mert.config import MertConfig
 
 PRESETS = ("tiny", "small", "95m", "330m")
 
 
 @dataclass
-class ModelSection:
-    """Encoder geometry and regularisation: the fields of :class:`mertbench.models.mert.MertConfig`."""
+class ModelSection(MertConfig):
+    """Encoder geometry and regularisation: :class:`MertConfig` itself, with pretraining defaults.
 
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    conv_dim: tuple[int, ...] = (512, 512, 512, 512, 512, 512, 512)
-    conv_kernel: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
-    conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)
-    conv_bias: bool = False
-    feat_extract_norm: str = "group"
-    num_conv_pos_embeddings: int = 128
-    num_conv_pos_embedding_groups: int = 16
-    do_stable_layer_norm: bool = False  # True = pre-LN (MERT-330M)
-    layer_norm_eps: float = 1e-5
-    attention_relax: float = -1.0  # > 0 enables attention relaxation with this alpha (330M: 32)
-    hidden_dropout: float = 0.1
-    attention_dropout: float = 0.1
-    activation_dropout: float = 0.0
-    feat_proj_dropout: float = 0.1
-    layerdrop: float = 0.05
+    Every field is MertConfig's (one list of fields, no copy); only the defaults of a MERT-95M
+    *pretraining* run differ from an inference config: feature gradient x0.1 (MERT's
+    ``feature_grad_mult``). The HF ``extra`` dict is not part of a pretraining config.
+    """
+
     feature_grad_mult: float = 0.1
 
-    def to_mert_config(self) -> Any:
-        """The :class:`MertConfig` for these fields (24 kHz)."""
-        from mertbench.models.mert import MertConfig
-
-        return MertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, sample_rate=24000)
-
-    def num_frames(self, num_samples: int) -> int:
-        """Frames the conv stack gives for ``num_samples`` samples (the encoder's own formula)."""
-        from mertbench.models.mert import conv_num_frames
-
-        return conv_num_frames(self.conv_kernel, self.conv_stride, num_samples)
+    def to_mert_config(self) -> MertConfig:
+        """The plain :class:`MertConfig` of these fields."""
+        return MertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(MertConfig)
+                             if f.name != "extra"})
 
     @property
     def hop(self) -> int:
-        """Total conv stride in samples (320 = 75 Hz at 24 kHz)."""
-        return math.prod(self.conv_stride)
+        """Total conv stride in samples (:data:`HOP` = 320, 75 Hz frames at 24 kHz)."""
+        return self.total_stride
+
+
+#: fields of a section that are not configuration (ModelSection inherits MertConfig's HF ``extra``)
+_NOT_CONFIG = {"model": ("extra",)}
 
 
 @dataclass
@@ -259,9 +243,9 @@ class PretrainConfig:
                 raise SpecError(f"override {key!r}: unknown section {section_name!r}; "
                                 f"sections: {', '.join(_SECTIONS)}")
             section = getattr(cfg, section_name)
-            hints = typing.get_type_hints(type(section))
+            hints = _hints(section_name, section)
             if attr not in hints:
-                names = [f.name for f in dataclasses.fields(section)]
+                names = list(hints)
                 raise SpecError(f"override {key!r}: unknown field {attr!r} in section {section_name!r}; "
                                 f"fields: {', '.join(names)}")
             setattr(section, attr, _coerce(key, value, hints[attr]))
@@ -270,7 +254,11 @@ class PretrainConfig:
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        for section, names in _NOT_CONFIG.items():
+            for name in names:
+                d[section].pop(name, None)
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PretrainConfig":
@@ -282,7 +270,7 @@ class PretrainConfig:
             if name not in _SECTIONS:
                 raise SpecError(f"config: unknown section {name!r}; sections: {', '.join(_SECTIONS)}")
             section = getattr(cfg, name)
-            hints = typing.get_type_hints(type(section))
+            hints = _hints(name, section)
             for attr, value in dict(values).items():
                 if attr not in hints:
                     raise SpecError(f"config: unknown field {name}.{attr}")
@@ -362,13 +350,15 @@ class PretrainConfig:
         m = self.model
         if not (len(m.conv_dim) == len(m.conv_kernel) == len(m.conv_stride)):
             bad("model.conv_dim", "conv_dim, conv_kernel and conv_stride must have the same length")
-        if m.hop != 320:
-            bad("model.conv_stride", f"multiplies to {m.hop}; MERT needs 320 (75 Hz frames at 24 kHz)")
+        if m.hop != HOP:
+            bad("model.conv_stride", f"multiplies to {m.hop}; MERT needs {HOP} (75 Hz frames at 24 kHz)")
+        if m.sample_rate != SAMPLE_RATE:
+            bad("model.sample_rate", f"is {m.sample_rate}; MERT-v1 and its teachers work at {SAMPLE_RATE} Hz")
         if m.hidden_size % m.num_attention_heads:
             bad("model.hidden_size", "must be divisible by model.num_attention_heads")
         if m.hidden_size % m.num_conv_pos_embedding_groups:
             bad("model.hidden_size", "must be divisible by model.num_conv_pos_embedding_groups")
-        if self.data.crop_seconds > 0 and m.num_frames(int(self.data.crop_seconds * 24000)) < 2 * self.mask.length:
+        if self.data.crop_seconds > 0 and m.num_frames(int(self.data.crop_seconds * SAMPLE_RATE)) < 2 * self.mask.length:
             bad("data.crop_seconds", "is too short for the mask span length")
         return self
 
@@ -378,6 +368,13 @@ class PretrainConfig:
 PretrainConfig.preset = PretrainConfig._from_preset  # type: ignore[assignment,method-assign]
 
 _SECTIONS = ("model", "teacher", "loss", "mask", "mixture", "optim", "data", "run")
+
+
+def _hints(section_name: str, section: Any) -> dict[str, Any]:
+    """Field name -> type of a config section (fields that are not configuration left out)."""
+    hints = typing.get_type_hints(type(section))
+    return {k: v for k, v in hints.items() if k not in _NOT_CONFIG.get(section_name, ())
+            and k in {f.name for f in dataclasses.fields(section)}}
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -462,9 +459,14 @@ _PRESET_OVERRIDES: dict[str, dict[str, Any]] = {
         "teacher.kind": "kmeans", "teacher.kmeans_combine": "parallel", "teacher.kmeans_n_init": 3,
         "teacher.fit_max_frames": 100_000,
         "loss.final_dim": 32,
+        # the tiny recipe (docs/pretrain.md, "A tiny recipe that learns"): no CQT term, HuBERT's
+        # unmasked-frame term on
+        "loss.cqt": False, "loss.pred_nomask_weight": 1.0,
         "optim.steps": 300, "optim.lr": 1e-3, "optim.warmup_fraction": 0.1, "optim.clip_norm": 10.0,
         "data.crop_seconds": 2.0, "data.micro_batch": 8, "data.num_workers": 1, "data.max_hours": 1.0,
+        "data.holdout_clips": 12,
         "run.out": "runs/tiny", "run.log_every": 10, "run.checkpoint_every": 100, "run.threads": -1,
+        "run.eval_every": 500,
     },
     "small": {
         **_CPU_RECIPE,

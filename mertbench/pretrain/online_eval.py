@@ -35,8 +35,9 @@ import numpy as np
 import torch
 
 from mertbench.audio import load_audio
+from mertbench.constants import HOP, SAMPLE_RATE
 from mertbench.errors import SpecError
-from mertbench.pretrain.data import HOP, SAMPLE_RATE, Corpus, read_crop
+from mertbench.pretrain.data import Corpus, read_crop
 from mertbench.pretrain.losses import pretraining_loss
 
 #: ridge strengths tried per layer, as multiples of the mean diagonal of X^T X / n
@@ -46,13 +47,14 @@ RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 def holdout_split(num_clips: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
     """``(train_indices, heldout_indices)`` of a corpus of ``num_clips`` clips; seeded, sorted.
 
-    ``holdout`` must leave at least one training clip.
+    At most a fifth of the corpus may be held out (more would starve the training).
     """
     if holdout <= 0:
         return list(range(num_clips)), []
-    if holdout >= num_clips:
-        raise SpecError(f"data.holdout_clips is {holdout} but the corpus has only {num_clips} clips; "
-                        "hold out fewer clips (at most a fifth of the corpus is sensible)")
+    if holdout * 5 > num_clips:
+        raise SpecError(f"data.holdout_clips is {holdout} but the corpus has only {num_clips} clips; hold out at "
+                        f"most a fifth ({num_clips // 5}), or set data.holdout_clips=0 (and run.eval_every=0) "
+                        "to train on every clip without online evaluation")
     order = np.random.default_rng([seed, 0x401D]).permutation(num_clips)
     held = sorted(int(i) for i in order[:holdout])
     held_set = set(held)
@@ -116,7 +118,8 @@ class _ProbeSet:
 
 
 def _load_probe_set(task_name: str, max_train: int, max_valid: int, seconds: float, seed: int,
-                    min_samples: int) -> _ProbeSet:
+                    min_samples: int) -> _ProbeSet | None:
+    """The probe examples of ``task_name``; None when its data is not found (the caller reports it)."""
     from mertbench.tasks import get_task
 
     task = get_task(task_name)
@@ -124,8 +127,7 @@ def _load_probe_set(task_name: str, max_train: int, max_valid: int, seconds: flo
         raise SpecError(f"run.eval_probe_tasks: {task_name} is a {task.spec.type} task; the online probe "
                         "takes multiclass or key tasks (e.g. render-pitch, render-key)")
     if not task.data_found():
-        raise SpecError(f"run.eval_probe_tasks: the data of {task_name} is not found at {task.default_root()}; "
-                        f"{task.spec.dataset.missing_hint} (or set run.eval_probe_tasks=() to probe nothing)")
+        return None
     data = task.load()
     vocab = list(data.vocabulary or task.spec.labels.vocabulary or [])
     index = {v: i for i, v in enumerate(vocab)}
@@ -209,8 +211,17 @@ class OnlineEval:
             self.clips.append((wav, lab, m))
         self.prior = (label_prior_entropy(labels, train_indices, self.codebooks)
                       if labels is not None and self.codebooks else float("nan"))
-        self.probes = [_load_probe_set(t, settings.probe_train, settings.probe_valid, settings.probe_seconds,
-                                       settings.seed, min_samples) for t in settings.probe_tasks]
+        self.probes: list[_ProbeSet] = []
+        self.missing: list[str] = []  # probe tasks whose data is not found: reported, not probed
+        for t in settings.probe_tasks:
+            probe = _load_probe_set(t, settings.probe_train, settings.probe_valid, settings.probe_seconds,
+                                    settings.seed, min_samples)
+            if probe is None:
+                self.missing.append(t)
+                log(f"online probe {t}: SKIPPED, its data is not found (run `mertbench data render`, or set "
+                    "run.eval_probe_tasks to tasks you have)")
+            else:
+                self.probes.append(probe)
         for p in self.probes:
             log(f"online probe {p.task}: {len(p.train_wav)} train / {len(p.valid_wav)} valid examples, "
                 f"{settings.probe_seconds:g} s each" + (f", {p.skipped} skipped" if p.skipped else ""))

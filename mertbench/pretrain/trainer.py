@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from mertbench.constants import HOP, SAMPLE_RATE
 from mertbench.errors import SpecError
-from mertbench.pretrain.data import HOP, SAMPLE_RATE
 from mertbench.pretrain import checkpoint as ckpt
 from mertbench.pretrain import distributed as dist_utils
 from mertbench.pretrain.config import PretrainConfig
+from mertbench.pretrain.curves import write_eval_curves
 from mertbench.pretrain.data import Corpus, MicroBatches, MicroBatchKeys, make_loader
 from mertbench.pretrain.heads import MertPretrainingModel
 from mertbench.pretrain.losses import transform_cqt_target
-from mertbench.pretrain.curves import write_eval_curves
 from mertbench.pretrain.online_eval import EvalSettings, OnlineEval, holdout_split, summary_line
 from mertbench.progress import console, progress_bar
 

@@ -25,6 +25,8 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     specs: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: pretraining run folders (or shipped model folders) whose ``eval_curves.png`` the HTML page shows
+    pretrain_runs: list[Path] = field(default_factory=list)
     _plots: list[Plot] | None = field(default=None, repr=False)
 
     def table(self, key: str) -> Table:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
+from pathlib import Path
 from typing import Iterable, Mapping
 
 from mertbench._version import __version__
@@ -227,7 +228,8 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
                  reference_models: Iterable[str] | None = None, pick: str = "newest", layer: str = "selected",
                  decimals: int = 1, strict: bool = False,
                  specs: Mapping[str, TaskSpec] | None = None,
-                 collection: Collection | None = None) -> Report:
+                 collection: Collection | None = None,
+                 pretrain_runs: Iterable[str | Path] | None = None) -> Report:
     """Compile a report.
 
     Args:
@@ -245,6 +247,8 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
         strict: raise on the first malformed results file instead of listing it.
         specs: task specs by name (default: the task registry, including ``MERTBENCH_TASKS``).
         collection: already collected results (default: read ``results_dir``).
+        pretrain_runs: pretraining run folders (``mertbench pretrain --out``) or shipped model
+            folders: the HTML page shows each one's online-evaluation curve (``eval_curves.png``).
 
     Raises:
         ResultsError: nothing to report (no results and no reference rows), or a malformed file
@@ -349,6 +353,16 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
     if filtered_models or filtered_tasks:
         notes.append(f"Left out by the filters: {filtered_models} run(s) of other models, "
                      f"{filtered_tasks} run(s) of other tasks.")
-    return Report(tables=tables, collection=coll, notes=notes, specs=specs,
+    runs_shown: list[Path] = []
+    for run in pretrain_runs or []:
+        folder = Path(run).expanduser()
+        if not folder.is_dir():
+            raise SpecError(f"pretraining run {folder}: not a folder; pass the --out folder of `mertbench pretrain`")
+        if (folder / "eval_curves.png").is_file():
+            runs_shown.append(folder)
+        else:
+            notes.append(f"Pretraining run {folder}: no eval_curves.png (trained without run.eval_every); "
+                         "no training curve shown.")
+    return Report(tables=tables, collection=coll, notes=notes, specs=specs, pretrain_runs=runs_shown,
                   options={"suite": suite, "reference": reference, "pick": pick, "layer": layer,
                            "models": model_list, "tasks": task_list})

@@ -142,6 +142,16 @@ def report_html(report: "Report", plots: list[Plot] | None = None, embed: str = 
             parts.append("<h3>Figures</h3><div class=\"figures\">" + "\n".join(figure_html(p, embed) for p in figs)
                          + "</div>")
         parts.append("</section>")
+    if report.pretrain_runs:
+        parts.append('<section id="pretraining"><h2>Pretraining</h2><div class="figures">')
+        for run in report.pretrain_runs:
+            data = base64.b64encode((run / "eval_curves.png").read_bytes()).decode("ascii")
+            parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="training curve of '
+                         f'{escape(run.name, quote=True)}"/><figcaption>{escape(str(run))}: online evaluation during '
+                         "pretraining: validation accuracy of per-layer ridge probes on time-mean features (best "
+                         "layer; dashed: the random-init model at step 0) and teacher cross-entropy on held-out "
+                         "corpus clips against the label prior (docs/pretrain.md).</figcaption></figure>")
+        parts.append("</div></section>")
     parts.append('<section id="notes"><h2>Report notes</h2><ul class="notes">'
                  + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul></section>")
     parts.append("</body></html>")

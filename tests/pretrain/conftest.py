@@ -74,6 +74,9 @@ def micro_config():
             "teacher.kind": "kmeans", "teacher.kmeans_features": "mfcc", "teacher.kmeans_clusters": (16,),
             "teacher.kmeans_n_init": 1, "teacher.fit_fraction": 1.0,
             "loss.final_dim": 8, "loss.cqt_precompute": True,
+            # MERT's loss terms (CQT on, masked frames only) and no online evaluation, unlike the tiny
+            # preset, so that the trainer tests cover every term; tests of the tiny recipe override these
+            "loss.cqt": True, "loss.pred_nomask_weight": 0.0, "data.holdout_clips": 0, "run.eval_every": 0,
             "optim.steps": 4, "optim.lr": 2e-3, "data.crop_seconds": 1.0, "data.micro_batch": 2,
             "data.num_workers": 0, "data.path": str(data), "run.out": str(out), "run.log_every": 1,
             "run.checkpoint_every": 1000, "run.progress": False, "run.tensorboard": False,

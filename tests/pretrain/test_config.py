@@ -73,8 +73,9 @@ def test_bad_overrides_name_the_field(item, needle):
 def test_validation_errors():
     for item, needle in (("data.holdout_clips=-1", "data.holdout_clips"), ("run.eval_every=-5", "run.eval_every"),
                          ("mask.prob=0", "nothing to learn")):
+        item = [item, "loss.pred_nomask_weight=0"]
         with pytest.raises(SpecError, match=needle):
-            PretrainConfig.preset("tiny").override([item]).validate()
+            PretrainConfig.preset("tiny").override(item).validate()
     PretrainConfig.preset("tiny").override(["mask.prob=0", "loss.pred_nomask_weight=1"]).validate()
     with pytest.raises(SpecError, match="teacher.kind"):
         PretrainConfig.preset("tiny").override({"teacher.kind": "none", "loss.cqt": False}).validate()

@@ -24,7 +24,7 @@ def test_training_batches_never_contain_held_out_clips(synth_corpus):
 
     cfg = PretrainConfig.preset("tiny")
     corpus = Corpus.scan(synth_corpus(n=10, seconds=3.0))
-    train, held = holdout_split(len(corpus.clips), 3, seed=0)
+    train, held = holdout_split(len(corpus.clips), 2, seed=0)
     ds = MicroBatches(corpus, micro_batch=4, per_step=1, crop_seconds=1.0, num_frames=cfg.model.num_frames,
                       seed=0, mask=cfg.mask, mixture=cfg.mixture, indices=train)
     seen = {i for step in range(30) for i in ds.clip_indices(step, 0)}
@@ -102,7 +102,7 @@ def test_online_eval_logs_step0_and_periodic_rows_without_changing_training(synt
     from mertbench.pretrain.metrics import read_metrics
 
     _make_probe_task(tmp_path / "data", tmp_path, monkeypatch)
-    data = synth_corpus(n=8, seconds=3.0)
+    data = synth_corpus(n=10, seconds=3.0)
     # channel LayerNorm front end: keeps each channel's level, so steady tones of different pitch differ
     # (the default per-channel GroupNorm normalises a steady tone's channels to the same unit variance)
     common = {"optim.steps": 6, "data.holdout_clips": 2, "run.log_every": 1, "model.feat_extract_norm": "layer"}
@@ -129,6 +129,27 @@ def test_online_eval_logs_step0_and_periodic_rows_without_changing_training(synt
     assert probe_tasks(eval_rows(tmp_path / "eval" / "metrics.csv")) == ["test-tones"]
     trained = [r for r in rows if "loss" in r]
     assert [r["loss"] for r in trained] == [r["loss"] for r in plain]
+
+
+def test_online_probe_without_its_data_is_skipped_and_reported(synth_corpus, micro_config, tmp_path, monkeypatch,
+                                                               capsys):
+    from mertbench.pretrain import train
+    from mertbench.pretrain.metrics import read_metrics
+
+    monkeypatch.setenv("MERTBENCH_DATA", str(tmp_path / "no-data"))
+    cfg = micro_config(synth_corpus(n=10), tmp_path / "run", **{
+        "optim.steps": 2, "run.eval_every": 2, "data.holdout_clips": 2, "run.eval_probe_tasks": ("render-pitch",)})
+    train(cfg)
+    assert "online probe render-pitch: SKIPPED, its data is not found" in (tmp_path / "run" / "train.log").read_text()
+    rows = [r for r in read_metrics(tmp_path / "run" / "metrics.csv") if "eval_ce_masked" in r]
+    assert [int(r["step"]) for r in rows] == [0, 2] and not any(k.startswith("probe_") for r in rows for k in r)
+
+
+def test_holding_out_more_than_a_fifth_names_the_field(synth_corpus, micro_config, tmp_path):
+    from mertbench.pretrain import train
+
+    with pytest.raises(SpecError, match="data.holdout_clips is 3 but the corpus has only 10 clips"):
+        train(micro_config(synth_corpus(n=10), tmp_path / "run", **{"data.holdout_clips": 3}))
 
 
 def test_online_probe_rejects_a_task_that_is_not_multiclass(synth_corpus, micro_config, tmp_path):

@@ -30,6 +30,30 @@ def test_html_out_writes_page_and_plots(specs_dir, put, results_dir, tmp_path):
     assert (tmp_path / "r" / "board_plots" / "render_layers_render-pitch.svg").is_file()
 
 
+def test_html_shows_pretraining_curves_and_notes_runs_without_them(specs_dir, put, results_dir, tmp_path):
+    import base64
+
+    put("mine", "render-pitch", {"acc": 0.8})
+    with_curve, without = tmp_path / "runA", tmp_path / "runB"
+    with_curve.mkdir()
+    without.mkdir()
+    png = b"\x89PNG\r\n\x1a\n-a-curve"
+    (with_curve / "eval_curves.png").write_bytes(png)
+    dest = tmp_path / "board.html"
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--out", str(dest), "--no-plots",
+                              "--pretrain-run", str(with_curve), "--pretrain-run", str(without)])
+    assert out.exit_code == 0, out.output
+    page = dest.read_text(encoding="utf-8")
+    root = ET.fromstring(page)
+    section = [s for s in root.iter("section") if s.get("id") == "pretraining"]
+    assert len(section) == 1 and len(list(section[0].iter("img"))) == 1
+    assert base64.b64encode(png).decode() in page
+    assert "runB: no eval_curves.png" in page
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--no-plots", "--pretrain-run",
+                              str(tmp_path / "missing")])
+    assert out.exit_code != 0 and "not a folder" in str(out.exception or out.output)
+
+
 def test_format_mismatch_and_bad_options_fail(specs_dir, put, results_dir, tmp_path):
     put("mine", "gtzan-genre", {"acc": 0.8})
     out = runner.invoke(app, ["report", "--results", str(results_dir), "--format", "csv",

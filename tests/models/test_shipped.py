@@ -1,0 +1,68 @@
+"""Shipped model weights: checksum-verified, offline, under the model contract."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+import torch
+
+from mertbench.errors import ModelError
+from mertbench.models import shipped
+from mertbench.models.shipped import TINY_RENDER, pretraining_seed, shipped_dir
+
+
+def test_mert_tiny_render_loads_offline_and_meets_the_contract():
+    from mertbench.models import load_model
+    from mertbench.models.contract import validate_encoder
+
+    enc = load_model(TINY_RENDER)
+    report = validate_encoder(enc, TINY_RENDER)
+    assert report.ok, report
+    wav = torch.randn(1, 24000) * 0.1
+    with torch.no_grad():
+        states = enc(wav)
+    assert states.shape[0] == enc.model.config.num_hidden_layers + 1 and states.shape[2] == 75 - 1
+
+
+def test_random_twin_is_the_initialisation_of_the_shipped_run():
+    """random-mert-tiny-render = the same architecture with the run seed's fairseq init (not the trained weights)."""
+    from mertbench.models import load_model
+    from mertbench.models.mert import MertModel
+
+    trained = load_model(TINY_RENDER).model.state_dict()
+    twin = load_model(f"random-{TINY_RENDER}").model
+    fresh = MertModel(twin.config)
+    fresh.reset_parameters(seed=pretraining_seed(TINY_RENDER))
+    for key, value in twin.state_dict().items():
+        assert torch.equal(value, fresh.state_dict()[key]), key
+    assert any(not torch.equal(v, trained[k]) for k, v in twin.state_dict().items())
+
+
+def test_shipped_folder_carries_provenance_and_a_training_curve():
+    import json
+
+    folder = shipped_dir(TINY_RENDER)
+    info = json.loads((folder / "pretraining.json").read_text())
+    assert info["provenance"]["git_hash"] and info["config"]["preset"] == "tiny"
+    assert (folder / "eval_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert (folder / "model.safetensors").stat().st_size <= 10 * 1024 * 1024
+
+
+def test_damaged_or_missing_weights_are_named(tmp_path, monkeypatch):
+    copy = tmp_path / TINY_RENDER
+    shutil.copytree(shipped.WEIGHTS_DIR / TINY_RENDER, copy)
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
+    assert shipped_dir(TINY_RENDER) == copy
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    assert hashlib.sha256(bytes(data)).hexdigest() not in (copy / "SHA256SUMS").read_text()
+    with pytest.raises(ModelError, match="model.safetensors does not match its SHA256SUMS"):
+        shipped_dir(TINY_RENDER)
+    (copy / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="model.safetensors is missing"):
+        shipped_dir(TINY_RENDER)
+    (copy / "SHA256SUMS").unlink()
+    with pytest.raises(ModelError, match="SHA256SUMS is missing"):
+        shipped_dir(TINY_RENDER)
