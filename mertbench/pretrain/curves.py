@@ -41,6 +41,14 @@ def probe_tasks(rows: list[dict[str, float]]) -> list[str]:
     return names
 
 
+def _finish(ax, ylabel: str, title: str) -> None:  # noqa: ANN001 (a matplotlib Axes)
+    ax.set_xlabel("pretraining step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
 def plot_eval_curves(metrics_csv: str | Path, title: str = "") -> bytes | None:
     """PNG of the online-evaluation curves of a run, or None when it has no evaluation rows."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -52,7 +60,7 @@ def plot_eval_curves(metrics_csv: str | Path, title: str = "") -> bytes | None:
     tasks = probe_tasks(rows)
     has_ce = any("eval_ce_masked" in r for r in rows)
     panels = int(bool(tasks)) + int(has_ce)
-    fig = Figure(figsize=(5.2 * panels, 3.6))
+    fig = Figure(figsize=(5.4 * panels, 3.8))
     FigureCanvasAgg(fig)
     axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
     if tasks:
@@ -65,11 +73,7 @@ def plot_eval_curves(metrics_csv: str | Path, title: str = "") -> bytes | None:
             init = [r[key] for r in rows if key in r and r["step"] == 0]
             if init:
                 ax.axhline(init[0], color=color, ls="--", lw=0.8)
-        ax.set_xlabel("pretraining step")
-        ax.set_ylabel("validation accuracy (best layer, ridge probe)")
-        ax.set_title("online probes (dashed: random init)", fontsize=9)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        _finish(ax, "valid accuracy (best layer, ridge)", "online probes (dashed: random init)")
     if has_ce:
         ax = axes[-1]
         for key, label, color in (("eval_ce_masked", "masked frames", "C0"),
@@ -80,14 +84,10 @@ def plot_eval_curves(metrics_csv: str | Path, title: str = "") -> bytes | None:
         prior = [r["eval_prior_ce"] for r in rows if "eval_prior_ce" in r]
         if prior:
             ax.axhline(prior[0], color="k", ls=":", lw=1.0, label="label prior")
-        ax.set_xlabel("pretraining step")
-        ax.set_ylabel("held-out teacher CE (nats, summed over codebooks)")
-        ax.set_title("teacher prediction on held-out corpus clips", fontsize=9)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        _finish(ax, "teacher CE (nats, sum of codebooks)", "teacher prediction on held-out corpus clips")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94) if title else None)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return buf.getvalue()
