@@ -56,7 +56,7 @@ def _info(name: str) -> dict[str, Any]:
 @register_encoder(TINY_RENDER, "tiny MERT pretrained by mertbench on the rendered pretraining corpus "
                   "(shipped weights, offline; docs/pretrain.md)", **_info(TINY_RENDER))
 def _tiny_render(**options: Any):  # noqa: ANN202 (an Encoder)
-    from mertbench.models.checkpoint import load_mert_dir
+    from mertbench.models.mert import load_mert_dir
 
     folder = shipped_dir(TINY_RENDER)
     enc = load_mert_dir(folder, name=TINY_RENDER, **options)
@@ -74,7 +74,7 @@ def pretraining_seed(name: str) -> int:
 @register_encoder(f"random-{TINY_RENDER}", f"{TINY_RENDER}'s architecture and initial weights before "
                   "pretraining (fairseq init with its run seed): its random-init baseline", **_info(TINY_RENDER))
 def _tiny_render_random(seed: int | None = None, **options: Any):  # noqa: ANN202 (an Encoder)
-    from mertbench.models.checkpoint import load_mert_dir
+    from mertbench.models.mert import load_mert_dir
 
     enc = load_mert_dir(shipped_dir(TINY_RENDER), name=f"random-{TINY_RENDER}", **options)
     if enc is None:
