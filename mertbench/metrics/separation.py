@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from mertbench.errors import SpecError
 from mertbench.metrics import register_metric
 
 SDR_EPS = 1e-7
@@ -72,9 +73,21 @@ def global_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = SDR_EPS
     return float(10.0 * np.log10(num / den))
 
 
+def _import_museval():  # noqa: ANN202 (the museval module)
+    """museval, imported lazily: its import pulls musdb/stempeg, which refuse to load without ffmpeg."""
+    try:
+        import museval
+    except (ImportError, RuntimeError) as exc:  # stempeg raises RuntimeError when ffmpeg is not on PATH
+        raise SpecError(f"the sdr_museval metric needs museval, which could not be imported ({exc}). museval "
+                        "imports musdb, which needs ffmpeg on PATH: install ffmpeg (Debian/Ubuntu: apt-get install "
+                        "ffmpeg; conda: conda install ffmpeg; macOS: brew install ffmpeg), or use the sdr metric "
+                        "(MARBLE's global SDR), which needs neither") from exc
+    return museval
+
+
 def museval_track_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
     """Median over 1 s frames of the BSSEval v4 SDR (dB) of one track and stem (museval.evaluate)."""
-    import museval  # imports musdb; kept lazy
+    museval = _import_museval()
 
     ref = _as_2d(reference, "reference").T[None]  # museval wants [nsrc, nsampl, nchan]
     est = _as_2d(estimate, "estimate").T[None]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +40,8 @@ from mertbench.errors import SpecError
 from mertbench.pretrain.data import Corpus, read_crop
 from mertbench.pretrain.losses import pretraining_loss
 
+#: the label prior is counted over at most this many training clips (a seeded sample of large corpora)
+PRIOR_CLIPS = 2000
 #: ridge strengths tried per layer, as multiples of the mean diagonal of X^T X / n
 RIDGE_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
@@ -182,7 +184,6 @@ class EvalSettings:
     batch: int = 8
     mask: Any = None  # the MaskSection of the run (same span statistics as training)
     codebook_sizes: tuple[int, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class OnlineEval:
@@ -209,7 +210,11 @@ class OnlineEval:
             m = compute_mask_indices((1, frames), None, settings.mask.prob, settings.mask.length, rng,
                                      min_masks=settings.mask.min_masks, require_same_masks=True)[0]
             self.clips.append((wav, lab, m))
-        self.prior = (label_prior_entropy(labels, train_indices, self.codebooks)
+        # the label frequencies of (at most PRIOR_CLIPS of) the training clips
+        prior_idx = train_indices
+        if len(prior_idx) > PRIOR_CLIPS:
+            prior_idx = sorted(np.random.default_rng([settings.seed, 0x9A1]).choice(prior_idx, PRIOR_CLIPS, False))
+        self.prior = (label_prior_entropy(labels, [int(i) for i in prior_idx], self.codebooks)
                       if labels is not None and self.codebooks else float("nan"))
         self.probes: list[_ProbeSet] = []
         self.missing: list[str] = []  # probe tasks whose data is not found: reported, not probed
@@ -291,7 +296,6 @@ class OnlineEval:
 
     def _pooled(self, encoder: Any, wavs: list[np.ndarray], device: torch.device) -> np.ndarray:
         """Time-mean features ``[layers + 1, n, H]`` (float64) of each waveform."""
-        out: list[np.ndarray] = []
         # group equal lengths so that no padding enters the means
         order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[0])
         result: list[np.ndarray | None] = [None] * len(wavs)
@@ -308,8 +312,7 @@ class OnlineEval:
             for col, j in enumerate(group):
                 result[j] = pooled[:, col]
             i += len(group)
-        out = [r for r in result if r is not None]
-        return np.stack(out, 1)
+        return np.stack([r for r in result if r is not None], 1)
 
 
 def summary_line(step: int, row: dict[str, float], tasks: tuple[str, ...]) -> str:

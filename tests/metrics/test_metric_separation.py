@@ -34,8 +34,38 @@ def test_sdr_global_equals_formula():
         m(refs, ests, stem="bass")
 
 
-def test_sdr_museval_equals_museval_evaluate():
+def _museval_or_skip():
+    import shutil
+
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.skip("museval's import (musdb/stempeg) needs ffmpeg and ffprobe on PATH; install ffmpeg to run this test")
     import museval
+
+    return museval
+
+
+def test_sdr_museval_without_ffmpeg_names_the_fix(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_museval(name, *args, **kwargs):
+        if name == "museval":
+            raise RuntimeError("ffmpeg or ffprobe could not be found!")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_museval)
+    monkeypatch.delitem(__import__("sys").modules, "museval", raising=False)
+    rng = np.random.default_rng(0)
+    refs, ests = _tracks(rng, n_tracks=1, seconds=1)
+    from mertbench.errors import SpecError
+
+    with pytest.raises(SpecError, match="needs ffmpeg on PATH: install ffmpeg"):
+        get_metric("sdr_museval")(refs, ests)
+
+
+def test_sdr_museval_equals_museval_evaluate():
+    museval = _museval_or_skip()
 
     rng = np.random.default_rng(12)
     refs, ests = _tracks(rng, n_tracks=3, seconds=2)  # odd number of tracks: a real median
