@@ -53,16 +53,20 @@ def _info(name: str) -> dict[str, Any]:
                 dim=int(d["hidden_size"]))
 
 
+def _load_shipped(name: str, shown_as: str, **options: Any):  # noqa: ANN202 (an Encoder)
+    from mertbench.models.mert import load_mert_dir
+
+    folder = shipped_dir(name)
+    enc = load_mert_dir(folder, name=shown_as, **options)
+    if enc is None:
+        raise ModelError(f"shipped model {name!r}: {folder} is not a MERT-v1 folder; reinstall mertbench")
+    return enc
+
+
 @register_encoder(TINY_RENDER, "tiny MERT pretrained by mertbench on the rendered pretraining corpus "
                   "(shipped weights, offline; docs/pretrain.md)", **_info(TINY_RENDER))
 def _tiny_render(**options: Any):  # noqa: ANN202 (an Encoder)
-    from mertbench.models.mert import load_mert_dir
-
-    folder = shipped_dir(TINY_RENDER)
-    enc = load_mert_dir(folder, name=TINY_RENDER, **options)
-    if enc is None:
-        raise ModelError(f"shipped model {TINY_RENDER!r}: {folder} is not a MERT-v1 folder; reinstall mertbench")
-    return enc
+    return _load_shipped(TINY_RENDER, TINY_RENDER, **options)
 
 
 def pretraining_seed(name: str) -> int:
@@ -74,10 +78,6 @@ def pretraining_seed(name: str) -> int:
 @register_encoder(f"random-{TINY_RENDER}", f"{TINY_RENDER}'s architecture and initial weights before "
                   "pretraining (fairseq init with its run seed): its random-init baseline", **_info(TINY_RENDER))
 def _tiny_render_random(seed: int | None = None, **options: Any):  # noqa: ANN202 (an Encoder)
-    from mertbench.models.mert import load_mert_dir
-
-    enc = load_mert_dir(shipped_dir(TINY_RENDER), name=f"random-{TINY_RENDER}", **options)
-    if enc is None:
-        raise ModelError(f"shipped model {TINY_RENDER!r} is not a MERT-v1 folder; reinstall mertbench")
+    enc = _load_shipped(TINY_RENDER, f"random-{TINY_RENDER}", **options)
     enc.model.reset_parameters(seed=pretraining_seed(TINY_RENDER) if seed is None else int(seed))
     return enc

@@ -54,11 +54,6 @@ class ModelSection(MertConfig):
         return MertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(MertConfig)
                              if f.name != "extra"})
 
-    @property
-    def hop(self) -> int:
-        """Total conv stride in samples (:data:`HOP` = 320, 75 Hz frames at 24 kHz)."""
-        return self.total_stride
-
 
 #: fields of a section that are not configuration (ModelSection inherits MertConfig's HF ``extra``)
 _NOT_CONFIG = {"model": ("extra",)}
@@ -350,8 +345,8 @@ class PretrainConfig:
         m = self.model
         if not (len(m.conv_dim) == len(m.conv_kernel) == len(m.conv_stride)):
             bad("model.conv_dim", "conv_dim, conv_kernel and conv_stride must have the same length")
-        if m.hop != HOP:
-            bad("model.conv_stride", f"multiplies to {m.hop}; MERT needs {HOP} (75 Hz frames at 24 kHz)")
+        if m.total_stride != HOP:
+            bad("model.conv_stride", f"multiplies to {m.total_stride}; MERT needs {HOP} (75 Hz frames at 24 kHz)")
         if m.sample_rate != SAMPLE_RATE:
             bad("model.sample_rate", f"is {m.sample_rate}; MERT-v1 and its teachers work at {SAMPLE_RATE} Hz")
         if m.hidden_size % m.num_attention_heads:

@@ -281,12 +281,11 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
                            cqt=cqt_store, need_clean=cqt_module is not None, indices=train_idx)
     evaluator = None
     if cfg.run.eval_every > 0 and main and dist.strategy != "fsdp":
-        mcfg = cfg.model.to_mert_config()
         evaluator = OnlineEval(
             EvalSettings(held_idx, crop, tuple(cfg.run.eval_probe_tasks), cfg.run.eval_probe_train,
                          cfg.run.eval_probe_valid, cfg.run.eval_probe_seconds, cfg.run.seed, cfg.data.micro_batch,
                          cfg.mask, codebooks),
-            corpus, labels, cfg.model.num_frames, cfg.model.num_hidden_layers, mcfg.receptive_field, train_idx, log)
+            corpus, labels, cfg.model.num_frames, cfg.model.num_hidden_layers, cfg.model.receptive_field, train_idx, log)
     elif cfg.run.eval_every > 0 and main:
         log("online evaluation is not available with FSDP (sharded parameters); run.eval_every ignored")
     last_step = total if cfg.run.stop_after <= 0 else min(total, step + cfg.run.stop_after)
@@ -330,19 +329,11 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
             return {}
         row = evaluator.run(model, device)
         log(summary_line(at_step, row, evaluator.settings.probe_tasks))
-        pending_curves.append(at_step)
         return row
-
-    pending_curves: list[int] = []  # evaluations not yet drawn in eval_curves.png (drawn after logging)
-
-    def draw_curves() -> None:
-        if pending_curves:
-            write_eval_curves(out)
-            pending_curves.clear()
 
     if step == 0 and evaluator is not None:  # the random-init value, before the first update
         metrics.log({"step": 0, **evaluate(0)})
-        draw_curves()
+        write_eval_curves(out)  # drawn from metrics.csv, so after the row is written
 
     # ---------------------------------------------------------------- the loop
     bar = progress_bar() if (main and cfg.run.progress) else None
@@ -440,7 +431,8 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
                 if eval_now:
                     mean.update(evaluate(step))
                 metrics.log(mean)
-                draw_curves()
+                if eval_now:
+                    write_eval_curves(out)
                 if not bar and mean.get("loss") is not None:
                     log(f"step {step}/{total} loss {mean['loss']:.4f} lr {mean['lr']:.2e} "
                         f"grad {mean['grad_norm']:.3g} {mean['audio_h_per_h']:.1f} audio-h/h")

@@ -118,9 +118,14 @@ def figure_html(plot: Plot, embed: str) -> str:
     if embed == "svg":
         content = inline_svg(plot.svg, re.sub(r"[^A-Za-z0-9]", "", plot.stem) + "-")
     else:
-        data = base64.b64encode(plot.png).decode("ascii")
-        content = f'<img src="data:image/png;base64,{data}" alt="{escape(plot.title, quote=True)}"/>'
+        content = png_img(plot.png, plot.title)
     return f"<figure>{content}<figcaption>{escape(plot.caption)}</figcaption></figure>"
+
+
+def png_img(png: bytes, alt: str) -> str:
+    """An ``<img>`` with the PNG embedded as base64."""
+    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="{escape(alt, quote=True)}"/>'
+
 
 
 def report_html(report: "Report", plots: list[Plot] | None = None, embed: str = "png",
@@ -145,9 +150,8 @@ def report_html(report: "Report", plots: list[Plot] | None = None, embed: str = 
     if report.pretrain_runs:
         parts.append('<section id="pretraining"><h2>Pretraining</h2><div class="figures">')
         for run in report.pretrain_runs:
-            data = base64.b64encode((run / "eval_curves.png").read_bytes()).decode("ascii")
-            parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="training curve of '
-                         f'{escape(run.name, quote=True)}"/><figcaption>{escape(str(run))}: online evaluation during '
+            img = png_img((run / "eval_curves.png").read_bytes(), f"training curve of {run.name}")
+            parts.append(f"<figure>{img}<figcaption>{escape(str(run))}: online evaluation during "
                          "pretraining: validation accuracy of per-layer ridge probes on time-mean features (best "
                          "layer; dashed: the random-init model at step 0) and teacher cross-entropy on held-out "
                          "corpus clips against the label prior (docs/pretrain.md).</figcaption></figure>")
