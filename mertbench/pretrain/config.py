@@ -69,8 +69,8 @@ class TeacherSection:
     encodec_source: str = "auto"
     encodec_bandwidth: float = 6.0  # kbps; 6.0 = 8 codebooks of 1024 codes
     random_seed: int = 0  # seed of the offline fallback's random weights and projections
-    kmeans_features: str = "logmel_chroma"  # logmel_chroma | mfcc
-    kmeans_clusters: tuple[int, ...] = (300, 200)  # per feature set (mfcc: one value)
+    kmeans_features: str = "logmel_chroma"  # logmel_chroma | mfcc | logmel_chroma_mfcc
+    kmeans_clusters: tuple[int, ...] = (300, 200)  # per feature set (mfcc: one value; all three: three)
     kmeans_combine: str = "product"  # product (one codebook of 300*200 classes) | parallel
     kmeans_n_init: int = 20
     kmeans_batch_size: int = 10000
@@ -294,11 +294,12 @@ class PretrainConfig:
 
         if self.teacher.kind not in ("encodec", "kmeans", "none"):
             bad("teacher.kind", f"is {self.teacher.kind!r}; use encodec, kmeans or none")
-        if self.teacher.kmeans_features not in ("logmel_chroma", "mfcc"):
-            bad("teacher.kmeans_features", f"is {self.teacher.kmeans_features!r}; use logmel_chroma or mfcc")
+        if self.teacher.kmeans_features not in ("logmel_chroma", "mfcc", "logmel_chroma_mfcc"):
+            bad("teacher.kmeans_features",
+                f"is {self.teacher.kmeans_features!r}; use logmel_chroma, mfcc or logmel_chroma_mfcc")
         if self.teacher.kmeans_combine not in ("product", "parallel"):
             bad("teacher.kmeans_combine", "must be product or parallel")
-        want = 2 if self.teacher.kmeans_features == "logmel_chroma" else 1
+        want = {"logmel_chroma": 2, "mfcc": 1, "logmel_chroma_mfcc": 3}.get(self.teacher.kmeans_features, 1)
         if self.teacher.kind == "kmeans" and len(self.teacher.kmeans_clusters) != want:
             bad("teacher.kmeans_clusters", f"needs {want} value(s) for features {self.teacher.kmeans_features}")
         if self.teacher.kind == "none" and not self.loss.cqt:
