@@ -98,7 +98,7 @@ def provenance(
         "task_version": None if task_version is None else str(task_version),
         "dataset_fingerprint": dataset_fingerprint,
         "seed": seed,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "python_version": platform.python_version(),
         "device": device_description(device),
         "wall_time_s": wall_time_s,

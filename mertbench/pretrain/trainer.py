@@ -167,7 +167,7 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
         diffs = ckpt.config_differences(saved, cfg.to_dict())
         if diffs:
             raise SpecError(f"{out}: cannot resume with a different configuration: {'; '.join(diffs)}. "
-                            "Resume with the original settings (only run.* and data.num_workers may change) "
+                            "Resume with the original settings (only run.* except run.seed, and data.num_workers, may change) "
                             "or start a new run with another --out")
     elif latest is not None:
         raise SpecError(f"{out} already holds a run (checkpoint {latest.name}); pass --resume to continue it "
@@ -222,7 +222,8 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
         "config_hash": config_hash(cfg.to_dict()), "teacher": teacher_identity, "targets": target_info,
         "corpus": {"source": corpus.source, "key": corpus.key(), "clips": len(corpus.clips),
                    "hours": round(corpus.hours, 4), "skipped_short": corpus.skipped_short,
-                   "skipped_unreadable": corpus.skipped_unreadable, "not_selected": corpus.not_selected},
+                   "skipped_unreadable": corpus.skipped_unreadable, "not_selected": corpus.not_selected,
+                   "skipped_bad_samples": len(target_info.get("bad_clips") or {})},
         "world_size": dist.world,
     }
 
@@ -273,6 +274,18 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
     # ---------------------------------------------------------------- data loader
     per_step = dist.world * cfg.optim.accum
     train_idx, held_idx = holdout_split(len(corpus.clips), cfg.data.holdout_clips, cfg.run.seed)
+    bad_clips = target_info.get("bad_clips") or {}
+    if bad_clips:  # found only when decoded in full (NaN/inf samples, damage past the header): left out, listed
+        train_idx = [i for i in train_idx if i not in bad_clips]
+        held_idx = [i for i in held_idx if i not in bad_clips]
+        if main:
+            listed = out / "skipped_clips.txt"
+            lines = listed.read_text() if listed.is_file() else ""
+            lines += "".join(f"{corpus.clips[i].path}\tunreadable samples: {why}\n" for i, why in bad_clips.items()
+                             if str(corpus.clips[i].path) not in lines)
+            listed.write_text(lines)
+        log(f"{len(bad_clips)} corpus clip(s) left out: their samples could not be decoded (listed in "
+            f"{out / 'skipped_clips.txt'})")
     if held_idx:
         log(f"{len(held_idx)} corpus clips held out of training for the online evaluation (data.holdout_clips)")
     dataset = MicroBatches(corpus, micro_batch=cfg.data.micro_batch, per_step=per_step,

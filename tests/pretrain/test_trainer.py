@@ -65,6 +65,8 @@ def test_resume_matches_uninterrupted_run_step_for_step(synth_corpus, micro_conf
         train(micro_config(data, tmp_path / "cut", **over))
     with pytest.raises(Exception, match="optim.lr"):
         train(micro_config(data, tmp_path / "cut", **over, **{"run.resume": True, "optim.lr": 1e-2}))
+    with pytest.raises(Exception, match="run.seed"):  # another seed = another corpus subset and k-means fit
+        train(micro_config(data, tmp_path / "cut", **over, **{"run.resume": True, "run.seed": 7}))
     train(micro_config(data, tmp_path / "cut", **over, **{"run.resume": True}))
     a = read_metrics(tmp_path / "full" / "metrics.csv")
     b = read_metrics(tmp_path / "cut" / "metrics.csv")
@@ -160,3 +162,24 @@ def test_bench_pretrain_prints_throughput_and_ratio():
     assert last.startswith("pretrain: ") and float(last.split()[1]) > 0
     assert "audio-hours per hour" in last and "nnAudio-CQT reference" in last
     assert "ratio_ours_over_reference" in out.output and "model_gflop_per_step" in out.output
+
+
+def test_nan_file_is_skipped_listed_and_counted_not_fatal(synth_corpus, micro_config, tmp_path):
+    """A clip whose header reads fine but whose samples are NaN is found only when decoded for the
+    labels: it is left out of training, listed in skipped_clips.txt and counted in the run info."""
+    import json
+
+    import soundfile as sf
+
+    data = synth_corpus(n=5, seconds=3.5)
+    bad = np.full(int(3.5 * 24000), np.nan, dtype=np.float32)
+    sf.write(data / "clip_bad.wav", bad, 24000, subtype="FLOAT")
+    cfg = micro_config(data, tmp_path / "run", **{"optim.steps": 3, "teacher.fit_fraction": 1.0})
+    train(cfg)
+    listed = (tmp_path / "run" / "skipped_clips.txt").read_text()
+    assert "clip_bad.wav" in listed and "NaN" in listed
+    info = json.loads((tmp_path / "run" / "pretrain_run.json").read_text())
+    assert info["corpus"]["skipped_bad_samples"] == 1
+    # the second run reuses the label cache and still leaves the clip out
+    train(micro_config(data, tmp_path / "run2", **{"optim.steps": 3, "teacher.fit_fraction": 1.0}))
+    assert "clip_bad.wav" in (tmp_path / "run2" / "skipped_clips.txt").read_text()

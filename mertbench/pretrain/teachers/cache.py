@@ -29,7 +29,7 @@ import torch
 
 from mertbench.audio import load_audio
 from mertbench.constants import SAMPLE_RATE
-from mertbench.errors import DataError
+from mertbench.errors import AudioError, DataError
 from mertbench.io import atomic_save_npy, atomic_write_json
 from mertbench.provenance import config_hash, provenance
 
@@ -133,7 +133,11 @@ def prepare_targets(
         device: where the teacher and the CQT run.
 
     Returns:
-        ``(labels, cqt, info)`` where ``info`` records keys, folders and timings.
+        ``(labels, cqt, info)`` where ``info`` records keys, folders and timings, and
+        ``info["bad_clips"]``: ``{corpus index: reason}`` of the files whose samples could not be
+        decoded (NaN/inf samples, a truncated or damaged file found only when read in full). They
+        get no frames in the stores; the trainer leaves them out and lists them, as it does for
+        clips skipped at the scan.
     """
     base = cache_root / f"corpus-{corpus.key()}"
     info: dict[str, Any] = {"cache": str(base)}
@@ -170,7 +174,10 @@ def prepare_targets(
 
                     def samples() -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
                         for i in sample:
-                            yield decode(i)
+                            try:
+                                yield decode(i)
+                            except AudioError as exc:  # listed again (and skipped) by the precompute below
+                                log(f"teacher fit: skipping {corpus.clips[i].path}: {exc.problem}")
 
                     summary = teacher.fit(samples())
                     teacher.save(folder)
@@ -208,8 +215,18 @@ def prepare_targets(
         try:
             for s in todo:
                 arrays: dict[str, list[np.ndarray]] = {k: [] for k in stores}
+                bad: dict[str, str] = {}
                 for i in plan[s]:
-                    wav, cqt = decode(i)
+                    try:
+                        wav, cqt = decode(i)
+                    except AudioError as exc:
+                        bad[str(i)] = exc.problem
+                        log(f"skipping {corpus.clips[i].path}: {exc.problem}")
+                        if "labels" in stores:
+                            arrays["labels"].append(np.zeros((0, len(teacher.codebook_sizes)), dtype=np.int32))
+                        if "cqt" in stores:
+                            arrays["cqt"].append(np.zeros((0, cqt_module.settings.n_bins), dtype=np.float16))
+                        continue
                     if "labels" in stores:
                         lab = teacher.labels(wav, cqt)
                         if lab.ndim != 2 or lab.shape[1] != len(teacher.codebook_sizes):
@@ -224,7 +241,8 @@ def prepare_targets(
                         continue
                     atomic_save_npy(folder / f"shard_{s:05d}.npy", np.concatenate(arrays[key]))
                     atomic_write_json(folder / f"shard_{s:05d}.json",
-                                      {"files": plan[s], "frames": [int(a.shape[0]) for a in arrays[key]]})
+                                      {"files": plan[s], "frames": [int(a.shape[0]) for a in arrays[key]],
+                                       "bad": bad})
         finally:
             if bar:
                 bar.stop()
@@ -232,6 +250,7 @@ def prepare_targets(
 
     # 3. open the stores
     opened: dict[str, FrameStore] = {}
+    bad_clips: dict[int, str] = {}
     for key, (folder, ident) in stores.items():
         entries: list[tuple[int, int, int]] = [(0, 0, 0)] * len(corpus.clips)
         for s, files in enumerate(plan):
@@ -242,6 +261,7 @@ def prepare_targets(
             meta = json.loads(meta_path.read_text())
             if meta["files"] != files:
                 raise DataError(f"{meta_path}: shard holds other files than this corpus expects; delete {folder}")
+            bad_clips.update({int(i): str(why) for i, why in (meta.get("bad") or {}).items()})
             offset = 0
             for i, n in zip(files, meta["frames"]):
                 entries[i] = (s, offset, int(n))
@@ -252,5 +272,6 @@ def prepare_targets(
                                                          "provenance": provenance(config=ident)})
         opened[key] = FrameStore(folder, entries)
         info[f"{key}_dir"] = str(folder)
+    info["bad_clips"] = dict(sorted(bad_clips.items()))
     info["seconds"] = round(time.time() - t0, 2)
     return opened.get("labels"), opened.get("cqt"), info
