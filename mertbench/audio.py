@@ -53,8 +53,53 @@ def _check_exists(path: Path) -> None:
         raise AudioError(path, "file is empty (0 bytes)")
 
 
+def _riff_truncation(path: Path) -> str | None:
+    """Why a RIFF/WAVE file is truncated, or None.
+
+    libsndfile reads a WAV whose ``data`` chunk is cut short as a shorter clip, without a word;
+    this compares the chunk size the header declares with the bytes present. Streaming headers
+    (size 0 or 0xFFFFFFFF) and RF64 files are not checked.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos, block_align = 12, 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = f.read(min(csize, 16))
+                if len(fmt) >= 14:
+                    block_align = struct.unpack("<H", fmt[12:14])[0]
+            elif cid == b"data":
+                if csize in (0, 0xFFFFFFFF):
+                    return None
+                present = size - (pos + 8)
+                if present < csize:
+                    if block_align:
+                        return (f"truncated: the WAV header declares {csize // block_align} frames, the file holds "
+                                f"{present // block_align}; re-download or re-encode the file")
+                    return (f"truncated: the WAV header declares {csize} data bytes, the file holds {present}; "
+                            "re-download or re-encode the file")
+                return None
+            pos += 8 + csize + (csize & 1)
+    return None
+
+
 def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Read the header of ``path`` without decoding the samples."""
+    """Read the header of ``path`` without decoding the samples.
+
+    Raises:
+        AudioError: missing, empty, not audio, a WAV cut short (its header declares more samples
+            than the file holds), or a file in which no sample can be found (e.g. a truncated OGG).
+    """
     import soundfile as sf
 
     path = Path(path)
@@ -64,6 +109,15 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     except Exception as exc:  # libsndfile raises several types
         raise AudioError(path, f"cannot decode ({type(exc).__name__}: {exc}); "
                          "check the file is a valid wav/flac/ogg/mp3") from exc
+    if info.format.upper() == "WAV":
+        why = _riff_truncation(path)
+        if why:
+            raise AudioError(path, why)
+    if int(info.frames) <= 0 and info.format.upper() == "WAV":
+        raise AudioError(path, "contains no samples (its header declares 0 frames)")
+    if int(info.frames) <= 0:
+        raise AudioError(path, f"no samples can be decoded from its {path.stat().st_size} bytes ({info.format}); "
+                         "the file is truncated or damaged: re-download or re-encode it")
     return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames), info.format)
 
 
@@ -126,7 +180,8 @@ def load_audio(
     try:
         data, _ = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(path, f"cannot decode ({type(exc).__name__}: {exc})") from exc
+        raise AudioError(path, f"cannot decode ({type(exc).__name__}: {exc}): the header reads but the samples "
+                         "do not, so the file is truncated or damaged; re-download or re-encode it") from exc
     expected = (info.frames - start) if frames < 0 else min(frames, info.frames - start)
     slack = _MP3_SLACK_FRAMES if info.format.upper() == "MP3" else 0
     if data.shape[0] + slack < expected:

@@ -59,21 +59,39 @@ def test_empty_and_garbage_files_named(tmp_path):
         load_audio(tmp_path / "jazz.00054.wav")
 
 
-def test_truncated_wav_detected(tmp_path, sine):
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_truncated_wav_is_an_error_not_a_shorter_clip(tmp_path, sine, subtype):
+    """libsndfile reads a WAV cut short as a shorter clip; the header's data size says otherwise."""
     path = tmp_path / "cut.wav"
-    sf.write(path, sine(440, 2.0, 16000), 16000, subtype="PCM_16")
+    sf.write(path, sine(440, 2.0, 16000), 16000, subtype=subtype)
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])  # header still promises 2 s
-    try:
-        info = audio_info(path)
-    except AudioError:
-        return  # libsndfile refused the header: also a named error
-    x, _ = load_audio(path) if info.frames < 32000 else (None, None)
-    if info.frames >= 32000:
-        with pytest.raises(AudioError, match="cut.wav: truncated"):
-            load_audio(path)
-    else:  # libsndfile corrected the frame count to what is there
-        assert len(x) == info.frames
+    path.write_bytes(data[: len(data) // 2])
+    assert sf.info(str(path)).frames < 32000  # what libsndfile alone reports: a shorter clip
+    with pytest.raises(AudioError, match=r"cut\.wav: truncated: the WAV header declares 32000 frames"):
+        audio_info(path)
+    with pytest.raises(AudioError, match=r"cut\.wav: truncated"):
+        load_audio(path)
+    # an intact file (odd-sized chunks before data included) is read in full
+    sf.write(path, sine(440, 2.0, 16000), 16000, subtype=subtype)
+    assert audio_info(path).frames == 32000 and load_audio(path)[0].shape == (32000,)
+
+
+@pytest.mark.parametrize("ext,subtype", [("flac", "PCM_16"), ("ogg", "VORBIS")])
+def test_truncated_flac_and_ogg_are_named_as_truncated(tmp_path, sine, ext, subtype):
+    path = tmp_path / f"cut.{ext}"
+    rng = np.random.default_rng(0)
+    sf.write(path, (0.5 * sine(440, 4.0, 16000) + 0.1 * rng.standard_normal(64000)).astype(np.float32), 16000,
+             subtype=subtype)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(AudioError, match=rf"cut\.{ext}: .*truncated"):
+        load_audio(path)
+
+
+def test_header_only_wav_says_no_samples(tmp_path):
+    sf.write(tmp_path / "none.wav", np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match=r"none\.wav: contains no samples"):
+        load_audio(tmp_path / "none.wav")
 
 
 def test_nan_samples_rejected(tmp_path):

@@ -167,8 +167,25 @@ class _Runner:
                              f"check it with `mertbench models validate {self.spec}`")
         self.checked = True
 
-    def encode(self, windows: list[np.ndarray], on_done: Callable[[list[int]], None]) -> list[np.ndarray]:
-        """Features of every window: clip ``[L', D]`` (time mean) or frame ``[T, L', D]``."""
+    def _accepts_one_second(self, sr: int) -> bool:
+        """Whether the model encodes one second of silence: tells a length-specific refusal of a
+        short input from a model that fails on everything (which must stop the extraction)."""
+        try:
+            with torch.inference_mode(), _autocast(self.device, self.opts.amp):
+                self.encoder(torch.zeros(1, sr, device=self.device))
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    def encode(self, windows: list[np.ndarray], on_done: Callable[[list[int]], None],
+               rejected: dict[int, str] | None = None) -> list[np.ndarray | None]:
+        """Features of every window: clip ``[L', D]`` (time mean) or frame ``[T, L', D]``.
+
+        A batch of windows shorter than one second that the model refuses while it does encode one
+        second (a plugin whose ``min_samples`` understates what it needs) does not stop the
+        extraction: those windows get None and ``rejected[i]`` the model's error. Any other failure
+        raises as usual.
+        """
         results: list[np.ndarray | None] = [None] * len(windows)
         by_len: dict[int, list[int]] = defaultdict(list)
         for i, w in enumerate(windows):
@@ -180,8 +197,17 @@ class _Runner:
             for b in range(0, len(idxs), per):
                 ids = idxs[b:b + per]
                 wav = torch.from_numpy(np.stack([windows[i] for i in ids])).to(self.device)
-                with torch.inference_mode(), _autocast(self.device, self.opts.amp):
-                    out = self.encoder(wav)
+                try:
+                    with torch.inference_mode(), _autocast(self.device, self.opts.amp):
+                        out = self.encoder(wav)
+                except Exception as exc:  # noqa: BLE001 (any model's error on a too-short input)
+                    if n >= sr or rejected is None or not self._accepts_one_second(sr):
+                        raise
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    for i in ids:
+                        rejected[i] = f"the model refused this {n}-sample input ({type(exc).__name__}: {first})"
+                    on_done(ids)
+                    continue
                 if not self.checked:
                     self._check(out, len(ids))
                 out = out.index_select(0, self.layers).float()
@@ -197,7 +223,7 @@ class _Runner:
                 for j, i in enumerate(ids):
                     results[i] = arr[j]
                 on_done(ids)
-        return results  # type: ignore[return-value]
+        return results
 
 
 def _decode(example: Example, w: Windowing) -> list[np.ndarray] | AudioError:
@@ -271,6 +297,17 @@ def _extract_split(cache: FeatureCache, split: str, examples: list[Example], run
                     skipped.append({"id": ex.id, "path": str(ex.path), "reason": "too_short",
                                     "problem": f"no window of at least {w.min_window_s} s"})
                     continue
+                shortest = runner.encoder.min_samples
+                if any(win.shape[-1] < shortest for win in item):
+                    kept = [win for win in item if win.shape[-1] >= shortest]
+                    if not kept:
+                        n = max(win.shape[-1] for win in item)
+                        skipped.append({"id": ex.id, "path": str(ex.path), "reason": "too_short",
+                                        "problem": f"{n} samples ({1000 * n / w.encoder_rate:.1f} ms) at "
+                                                   f"{w.encoder_rate} Hz, shorter than the model's minimum input "
+                                                   f"of {shortest} samples"})
+                        continue
+                    item = kept
                 remaining[j] = len(item)
                 for win in item:
                     windows.append(win)
@@ -288,10 +325,19 @@ def _extract_split(cache: FeatureCache, split: str, examples: list[Example], run
                 if bar is not None and finished:
                     bar.advance(task_id, finished)
 
-            feats = runner.encode(windows, on_done) if windows else []
+            rejected: dict[int, str] = {}
+            feats = runner.encode(windows, on_done, rejected) if windows else []
             per_ex: list[list[np.ndarray]] = [[] for _ in range(b - a)]
+            refused: dict[int, str] = {}
             for i, f in enumerate(feats):
-                per_ex[owner[i]].append(f)
+                if f is None:
+                    refused[owner[i]] = rejected.get(i, "the model returned nothing")
+                else:
+                    per_ex[owner[i]].append(f)
+            for j, why in sorted(refused.items()):
+                if not per_ex[j]:
+                    ex = examples[a + j]
+                    skipped.append({"id": ex.id, "path": str(ex.path), "reason": "model_refused", "problem": why})
             rows: list[int] = []
             parts: list[np.ndarray] = []
             for fs in per_ex:

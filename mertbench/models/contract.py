@@ -25,6 +25,9 @@ class Encoder(nn.Module):
         dim: feature dimension ``D``.
         normalize: waveform normalisation applied by *callers* before :meth:`forward`
             (``"zmuv"``, ``"peak"`` or None), e.g. from a checkpoint's preprocessor_config.json.
+        min_samples: the shortest input (samples at :attr:`sample_rate`) :meth:`forward` accepts,
+            e.g. a convolutional front end's receptive field or an STFT's reflect padding. Callers
+            skip (and report) shorter clips instead of calling the model with them.
     """
 
     name: str = "encoder"
@@ -33,6 +36,11 @@ class Encoder(nn.Module):
     num_layers: int = 1
     dim: int = 1
     normalize: str | None = None
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest accepted input in samples (1 unless a subclass needs more)."""
+        return 1
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states of a batch.

@@ -62,6 +62,11 @@ class LogMelEncoder(Encoder):
     def num_frames(self, num_samples: int) -> int:
         return num_samples // HOP + 1
 
+    @property
+    def min_samples(self) -> int:
+        """Reflect padding of the centred STFT needs more than ``n_fft // 2`` samples."""
+        return self.n_fft // 2 + 1
+
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         mel = torch.einsum("mf,bft->bmt", self.mel_basis, power_spectrogram(wav, self.n_fft, pad_mode="reflect"))
         return torch.log(mel + 1e-6).transpose(1, 2).unsqueeze(0)  # [1, B, T, D]
@@ -106,9 +111,15 @@ class MFCCEncoder(Encoder):
         self.mfcc = MFCC(sr=SAMPLE_RATE, n_mfcc=n_mfcc, norm="ortho", verbose=False, top_db=None, n_fft=n_fft,
                          n_mels=n_mels, hop_length=HOP, fmin=20.0, fmax=SAMPLE_RATE / 2, center=True,
                          trainable_mel=False, trainable_STFT=False)
+        self.n_fft = n_fft
 
     def num_frames(self, num_samples: int) -> int:
         return num_samples // HOP + 1
+
+    @property
+    def min_samples(self) -> int:
+        """nnAudio's centred STFT pads by reflection: more than ``n_fft // 2`` samples are needed."""
+        return self.n_fft // 2 + 1
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         c = self.mfcc(wav.float())  # [B, n_mfcc, T]
@@ -155,6 +166,12 @@ class CQTEncoder(Encoder):
 
     def num_frames(self, num_samples: int) -> int:
         return num_samples // HOP + 1
+
+    @property
+    def min_samples(self) -> int:
+        """nnAudio's CQT2010v2 halves the signal once per octave below the top one; with these
+        settings it needs at least 64 samples (measured; ``tests/models`` checks 63 fails, 64 works)."""
+        return 64
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return torch.log(self.cqt(wav.float()) + 1e-6).transpose(1, 2).unsqueeze(0)

@@ -84,6 +84,11 @@ class HFAudioEncoder(Encoder):
             rf = (rf - 1) * s + k
         return rf
 
+    @property
+    def min_samples(self) -> int:
+        """One frame of the convolutional front end."""
+        return self.receptive_field
+
     def num_frames(self, num_samples: int) -> int:
         n = int(num_samples)
         for k, s in zip(self._kernels, self._strides):

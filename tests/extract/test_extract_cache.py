@@ -120,3 +120,59 @@ def test_cli_extract(windowed_task):
                                    windowed_task, "--layers", "0,2", "--workers", "1"])
     assert out.exit_code == 0, out.output
     assert "train: 12 examples, 24 rows (24, 2, 32) float32" in out.output.replace("\n", " ")
+
+
+def _short_file(task_env, task: str, n: int = 1) -> str:
+    import soundfile as sf
+    data, _ = task_env
+    path = data / task / "audio" / "test" / "0001.wav"
+    sf.write(str(path), np.full(n, 0.1, dtype=np.float32), 24000)  # the toy encoder rate
+    return str(path)
+
+
+@pytest.fixture
+def clip_task(task_env):
+    from mertbench.probe.synthetic import write_tone_task
+    data, specs = task_env
+    write_tone_task(data, specs, name="tones-clip", counts={"train": 2, "valid": 1, "test": 1})
+    return "tones-clip"
+
+
+def test_file_shorter_than_the_models_minimum_is_skipped_and_named(clip_task, task_env):
+    from mertbench.probe.synthetic import ToyLayeredEncoder
+
+    class Needs400(ToyLayeredEncoder):
+        @property
+        def min_samples(self) -> int:
+            return 400
+
+        def forward(self, wav, lengths=None):
+            assert wav.shape[-1] >= 400, "called with a too-short input"
+            return super().forward(wav, lengths)
+
+    path = _short_file(task_env, clip_task, n=1)
+    ext = extract_features(Needs400(3, 8, (1,)), clip_task, progress=False)
+    test = ext.split("test")
+    assert test.rows_per_example[1] == 0 and test.rows_per_example.sum() == 5
+    [skip] = test.skipped
+    assert skip["path"] == path and skip["reason"] == "too_short"
+    assert "1 samples" in skip["problem"] and "minimum input of 400 samples" in skip["problem"]
+    assert ext.skipped() == {"test/too_short": 1}
+
+
+def test_model_that_refuses_a_short_input_skips_that_clip_only(clip_task, task_env):
+    from mertbench.probe.synthetic import ToyLayeredEncoder
+
+    class Refuses(ToyLayeredEncoder):  # understates its minimum (min_samples stays 1)
+        def forward(self, wav, lengths=None):
+            if wav.shape[-1] < 100:
+                raise RuntimeError("input too short for the kernel")
+            return super().forward(wav, lengths)
+
+    _short_file(task_env, clip_task, n=3)
+    ext = extract_features(Refuses(3, 8, (1,)), clip_task, progress=False)
+    test = ext.split("test")
+    assert test.rows_per_example.sum() == 5 and test.rows_per_example[1] == 0
+    [skip] = test.skipped
+    assert skip["reason"] == "model_refused" and "input too short for the kernel" in skip["problem"]
+    assert "3-sample" in skip["problem"]

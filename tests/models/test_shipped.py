@@ -66,3 +66,15 @@ def test_damaged_or_missing_weights_are_named(tmp_path, monkeypatch):
     (copy / "SHA256SUMS").unlink()
     with pytest.raises(ModelError, match="SHA256SUMS is missing"):
         shipped_dir(TINY_RENDER)
+
+
+def test_shipped_mert_min_samples_is_its_receptive_field():
+    from mertbench.errors import ModelError
+    from mertbench.models import load_model
+    enc = load_model("random-mert-tiny-render").eval()
+    n = enc.min_samples
+    assert n == enc.model.config.receptive_field > 400  # the tiny front end's field is wider than MERT's
+    with torch.no_grad():
+        assert enc(torch.randn(1, n)).shape[2] == 1
+        with pytest.raises(ModelError):
+            enc(torch.randn(1, n - 1))

@@ -47,6 +47,11 @@ class MertEncoder(Encoder):
         #: where the weights came from (checkpoint folder, preset + seed), for provenance
         self.source = source or name
 
+    @property
+    def min_samples(self) -> int:
+        """One frame of the convolutional front end (its receptive field, 400 samples for MERT)."""
+        return int(self.model.config.receptive_field)
+
     def num_frames(self, num_samples: int) -> int:
         return self.model.num_frames(num_samples)
 
