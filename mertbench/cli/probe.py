@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         amp: Optional[str] = typer.Option(None, "--amp", help="Autocast for extraction on GPU: bf16 or fp16."),
         threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for probe training (default: automatic)."),
         json_out: bool = typer.Option(False, "--json", help="Print the results JSON instead of the table."),
+        force: bool = typer.Option(False, "--force", help="Extract the features again (delete this configuration's cache first)."),
     ) -> None:
         """Probe MODEL on TASK with MARBLE's protocol and write one results JSON.
 
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         spec = get_task(task).spec
         result, path = run_probe(model, task, layer=layer, seeds=seeds, lrs=_floats(lr), head=head,
                                  max_epochs=max_epochs, batch_size=batch_size, root=root, device=device, out=out,
-                                 options=_options(option), extract_options=ExtractOptions(workers=workers, amp=amp),
+                                 options=_options(option), extract_options=ExtractOptions(workers=workers, amp=amp, force=force),
                                  threads=threads)
         if json_out:
             typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True))

@@ -45,6 +45,30 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text).strip("/")).strip("_")[-80:] or "model"
 
 
+def _fix(folder: Path) -> str:
+    return f"delete {folder} (or run again with --force) to extract it again"
+
+
+def read_json(path: Path, folder: Path) -> Any:
+    """A cache JSON file, or a DataError naming the file and the fix if it is missing or damaged."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing from the feature cache; {_fix(folder)}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: damaged cache file ({exc}); {_fix(folder)}") from None
+
+
+def load_npy(path: Path, folder: Path) -> np.ndarray:
+    """A memory-mapped cache array, or a DataError naming the file and the fix if it is damaged."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing from the feature cache; {_fix(folder)}") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: damaged cache file ({exc}); {_fix(folder)}") from None
+
+
 def cache_dir_for(model_spec: str, task_name: str, key: str, root: str | os.PathLike | None = None) -> Path:
     """``<cache root>/features/<model slug>/<task>/<key>``."""
     base = Path(root) if root is not None else cache_root()
@@ -80,15 +104,21 @@ class SplitFeatures:
     def __init__(self, folder: Path, name: str, layers: list[int]) -> None:
         self.name = name
         self.layers = list(layers)
-        index = json.loads((folder / f"{name}.index.json").read_text(encoding="utf-8"))
-        self.ids: list[str] = index["ids"]
-        rows = np.asarray(index["rows"], dtype=np.int64)
+        index_path = folder / f"{name}.index.json"
+        index = read_json(index_path, folder)
+        try:
+            self.ids: list[str] = list(index["ids"])
+            rows = np.asarray(index["rows"], dtype=np.int64)
+            self.skipped: list[dict[str, str]] = list(index["skipped"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{index_path}: damaged cache index ({exc!r}); {_fix(folder)}") from None
+        if rows.shape != (len(self.ids),) or (rows < 0).any():
+            raise DataError(f"{index_path}: damaged cache index (rows do not match ids); {_fix(folder)}")
         self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        self.skipped: list[dict[str, str]] = index["skipped"]
-        self.features: np.ndarray = np.load(folder / f"{name}.features.npy", mmap_mode="r")
-        if self.features.shape[0] != int(self.offsets[-1]):
-            raise DataError(f"{folder}/{name}.features.npy has {self.features.shape[0]} rows but its index "
-                            f"says {int(self.offsets[-1])}; delete {folder} and extract again")
+        self.features: np.ndarray = load_npy(folder / f"{name}.features.npy", folder)
+        if self.features.ndim != 3 or self.features.shape[0] != int(self.offsets[-1]):
+            raise DataError(f"{folder}/{name}.features.npy has shape {tuple(self.features.shape)} but its index "
+                            f"says {int(self.offsets[-1])} rows; {_fix(folder)}")
 
     @property
     def num_examples(self) -> int:
@@ -129,9 +159,10 @@ class FeatureCache:
         folder = Path(folder)
         meta = folder / "cache.json"
         if meta.exists():
-            stored = json.loads(meta.read_text(encoding="utf-8"))
-            if stored.get("key") != key:
-                raise DataError(f"{meta}: holds cache key {stored.get('key')!r}, expected {key!r}; delete {folder}")
+            stored = read_json(meta, folder)
+            if not isinstance(stored, dict) or stored.get("key") != key:
+                raise DataError(f"{meta}: holds cache key {stored.get('key') if isinstance(stored, dict) else stored!r}, "
+                                f"expected {key!r}; {_fix(folder)}")
         else:
             atomic_write_json(meta, {"key": key, "format": CACHE_FORMAT, "config": config,
                                      "provenance": provenance or {}})
@@ -153,13 +184,17 @@ class FeatureCache:
         return self.done_path(split).exists()
 
     def done_info(self, split: str) -> dict[str, Any]:
-        return json.loads(self.done_path(split).read_text(encoding="utf-8"))
+        info = read_json(self.done_path(split), self.folder)
+        if not isinstance(info, dict):
+            raise DataError(f"{self.done_path(split)}: damaged cache file; {_fix(self.folder)}")
+        return info
 
     def split(self, name: str) -> SplitFeatures:
         """The features of a finished split (raises DataError if it is not extracted yet)."""
         if not self.is_done(name):
             raise DataError(f"split {name!r} is not extracted in {self.folder} (no {name}.done.json); "
                             f"run `mertbench extract` first")
+        self.done_info(name)  # a damaged done marker is named, not trusted
         return SplitFeatures(self.folder, name, self.layers)
 
     # --- chunks --------------------------------------------------------------------------
@@ -182,14 +217,47 @@ class FeatureCache:
 
     def read_chunk_index(self, split: str, i: int) -> ChunkIndex:
         _, idx = self.chunk_paths(split, i)
-        data = json.loads(idx.read_text(encoding="utf-8"))
-        return ChunkIndex(data["start"], data["stop"], data["ids"], data["rows"], data["skipped"])
+        data = read_json(idx, self.folder)
+        try:
+            return ChunkIndex(int(data["start"]), int(data["stop"]), list(data["ids"]), list(data["rows"]),
+                              list(data["skipped"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{idx}: damaged chunk index ({exc!r}); {_fix(self.folder)}") from None
+
+    # --- chunking of an unfinished split -------------------------------------------------
+    def chunking(self, split: str, n_examples: int, chunk_examples: int) -> int:
+        """The chunk size of ``split``: the one its first (interrupted) run recorded, else
+        ``chunk_examples`` (recorded now). Resuming with another ``--chunk`` would misalign the
+        finished chunks with the new ranges, so the recorded size wins."""
+        path = self.chunk_dir(split) / "chunking.json"
+        if path.exists():
+            stored = read_json(path, self.folder)
+            if not isinstance(stored, dict) or stored.get("examples") != n_examples:
+                raise DataError(f"{path}: records {stored!r} but the split has {n_examples} examples; "
+                                f"{_fix(self.folder)}")
+            return int(stored["chunk_examples"])
+        atomic_write_json(path, {"chunk_examples": int(chunk_examples), "examples": int(n_examples)})
+        return int(chunk_examples)
 
     def merge(self, split: str, n_chunks: int, feature_shape: tuple[int, int], dtype: str,
-              done_extra: dict[str, Any] | None = None) -> SplitFeatures:
+              done_extra: dict[str, Any] | None = None, ids: list[str] | None = None) -> SplitFeatures:
         """Concatenate chunks ``0..n_chunks-1`` into ``<split>.features.npy`` + index, write the done
-        marker last, then delete the chunk folder. ``feature_shape`` is ``(L, D)``."""
+        marker last, then delete the chunk folder. ``feature_shape`` is ``(L, D)``. ``ids``: the
+        split's example ids in order; the chunks must cover exactly these (else DataError: an
+        example is never lost silently)."""
         indices = [self.read_chunk_index(split, i) for i in range(n_chunks)]
+        pos_ex = 0
+        for i, ix in enumerate(indices):
+            if ix.start != pos_ex or ix.stop < ix.start or len(ix.ids) != ix.stop - ix.start \
+                    or len(ix.rows) != len(ix.ids):
+                raise DataError(f"{self.chunk_paths(split, i)[1]}: covers examples [{ix.start}, {ix.stop}) "
+                                f"where [{pos_ex}, ...) was expected; {_fix(self.folder)}")
+            pos_ex = ix.stop
+        merged_ids = [x for ix in indices for x in ix.ids]
+        if ids is not None and merged_ids != list(ids):
+            lost = len(set(ids) - set(merged_ids))
+            raise DataError(f"{self.chunk_dir(split)}: the chunks hold {len(merged_ids)} examples, the split has "
+                            f"{len(ids)} ({lost} missing); {_fix(self.folder)}")
         total = sum(sum(ix.rows) for ix in indices)
         dest = self.folder / f"{split}.features.npy"
         with atomic_path(dest, suffix=".npy") as tmp:
@@ -197,7 +265,7 @@ class FeatureCache:
                                             shape=(total, *feature_shape))
             pos = 0
             for i, ix in enumerate(indices):
-                arr = np.load(self.chunk_paths(split, i)[0], mmap_mode="r")
+                arr = load_npy(self.chunk_paths(split, i)[0], self.folder)
                 if arr.shape[0] != sum(ix.rows):
                     raise DataError(f"{self.chunk_paths(split, i)[0]}: {arr.shape[0]} rows, index says "
                                     f"{sum(ix.rows)}; delete it and extract again")

@@ -57,6 +57,7 @@ class ExtractOptions:
             spec's ``audio.normalize`` (``model`` = the encoder's own).
         max_disk_fraction: refuse a frame-level extraction whose estimated size exceeds this fraction
             of the free disk space.
+        force: delete this configuration's cache first and extract again (``--force``).
     """
 
     batch_size: int = 16
@@ -69,6 +70,7 @@ class ExtractOptions:
     layers: list[int] | None = None
     normalize: str | None = None
     max_disk_fraction: float = 0.9
+    force: bool = False
 
 
 @dataclass
@@ -126,13 +128,15 @@ def _storage_dtype(opts: ExtractOptions, level: str) -> str:
 
 
 def cache_config(model_spec: str, fingerprint: str, task: Task, dataset_fp: str, windowing: Windowing,
-                 layers: list[int], dtype: str, amp: str | None) -> dict[str, Any]:
-    """The configuration whose hash is the cache key."""
+                 layers: list[int], dtype: str, amp: str | None, files_fp: str | None = None) -> dict[str, Any]:
+    """The configuration whose hash is the cache key (``files_fp``: sizes and mtimes of the audio,
+    :meth:`LoadedDataset.files_fingerprint`)."""
     return {
         "format": CACHE_FORMAT,
         "model": {"spec": model_spec, "fingerprint": fingerprint},
         "task": {"name": task.name, "version": task.spec.version, "type": task.spec.type},
         "dataset_fingerprint": dataset_fp,
+        "audio_files": files_fp,
         "windowing": windowing.as_dict(),
         "layers": list(layers),
         "dtype": dtype,
@@ -253,8 +257,52 @@ def _estimate_frame_bytes(examples: list[Example], w: Windowing, frame_rate: flo
 def _extract_split(cache: FeatureCache, split: str, examples: list[Example], runner: _Runner, w: Windowing,
                    opts: ExtractOptions, chunk_size: int, rank: int, world: int, progress: bool,
                    wait_timeout_s: float, feature_shape: tuple[int, int], dtype: str) -> dict[str, Any]:
+    """Extract one split. A single process holds ``<split>.lock`` while it works: a second
+    extraction of the same model x task x configuration waits for it (saying so), then reuses the
+    finished split instead of writing beside it. Under torchrun the ranks share the work by chunks
+    and rank 0 merges (no lock: every rank writes its own chunks)."""
+    from filelock import FileLock, Timeout
+
+    from mertbench.io import remove_stale_temps
+    from mertbench.progress import console
+
+    if world > 1:
+        return _extract_split_unlocked(cache, split, examples, runner, w, opts, chunk_size, rank, world,
+                                       progress, wait_timeout_s, feature_shape, dtype)
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(cache.folder / f"{split}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        console.print(f"another process is extracting {split} into {cache.folder}; waiting for it to finish "
+                      f"(up to {wait_timeout_s:.0f} s; Ctrl-C to stop)", highlight=False)
+        try:
+            lock.acquire(timeout=wait_timeout_s)
+        except Timeout:
+            raise DataError(f"{cache.folder}/{split}.lock: still held by another extraction after "
+                            f"{wait_timeout_s:.0f} s; wait for it, or stop it and run again") from None
+    try:
+        if cache.is_done(split):  # the other process finished it while we waited
+            return {"audio_seconds": 0.0, "wall_s": 0.0, "rows_written": 0, "chunks_written": 0, "reused": True}
+        for gone in remove_stale_temps(cache.folder):  # leftovers of a killed run (dead writers only)
+            console.print(f"removed the leftover temporary file {gone}", highlight=False)
+        return _extract_split_unlocked(cache, split, examples, runner, w, opts, chunk_size, rank, world,
+                                       progress, wait_timeout_s, feature_shape, dtype)
+    finally:
+        lock.release()
+
+
+def _extract_split_unlocked(cache: FeatureCache, split: str, examples: list[Example], runner: _Runner,
+                            w: Windowing, opts: ExtractOptions, chunk_size: int, rank: int, world: int,
+                            progress: bool, wait_timeout_s: float, feature_shape: tuple[int, int],
+                            dtype: str) -> dict[str, Any]:
     from mertbench.progress import console, progress_bar
 
+    wanted = chunk_size
+    chunk_size = cache.chunking(split, len(examples), chunk_size)
+    if chunk_size != wanted and rank == 0:
+        console.print(f"resuming {split} with its recorded chunk size {chunk_size} (not {wanted}): the "
+                      f"finished chunks use it", highlight=False)
     chunks = chunk_ranges(len(examples), chunk_size)
     mine = [i for i in rank_slice(len(chunks), rank, world) if not cache.chunk_done(split, i)]
     t0 = time.perf_counter()
@@ -273,9 +321,6 @@ def _extract_split(cache: FeatureCache, split: str, examples: list[Example], run
             a, b = chunks[ci]
             return [pool.submit(_decode, ex, w) for ex in examples[a:b]]
 
-        if world == 1:  # leftovers of a killed run (no other process can be writing here)
-            for stale in cache.chunk_dir(split).glob(".*.tmp-*"):
-                stale.unlink(missing_ok=True)
         pending = submit(mine[0]) if mine else []
         stack.callback(lambda: [f.cancel() for f in pending])  # on interruption, do not decode ahead
         for k, ci in enumerate(mine):
@@ -361,6 +406,8 @@ def _extract_split(cache: FeatureCache, split: str, examples: list[Example], run
     deadline = time.monotonic() + wait_timeout_s
     announced = False
     while not all(cache.chunk_done(split, i) for i in range(len(chunks))):
+        if cache.is_done(split):  # merged by another process meanwhile
+            return stats
         if not announced:
             console.print(f"rank 0: waiting for the other ranks to finish {split} ...")
             announced = True
@@ -370,7 +417,8 @@ def _extract_split(cache: FeatureCache, split: str, examples: list[Example], run
                             f"{wait_timeout_s:.0f} s; did a rank crash? Re-run `mertbench extract` to finish")
         time.sleep(2.0)
     cache.merge(split, len(chunks), feature_shape, dtype,
-                {"provenance": provenance(device=runner.device, wall_time_s=stats["wall_s"])})
+                {"provenance": provenance(device=runner.device, wall_time_s=stats["wall_s"])},
+                ids=[ex.id for ex in examples])
     return stats
 
 
@@ -438,11 +486,12 @@ def extract_features(
         raise ModelError(f"layers {bad} out of range: model {model_spec!r} has hidden states 0..{encoder.num_layers - 1}")
     dtype = _storage_dtype(opts, level)
     fingerprint = encoder.fingerprint()
-    config = cache_config(model_spec, fingerprint, task, dataset.fingerprint(), w, layers, dtype, opts.amp)
+    config = cache_config(model_spec, fingerprint, task, dataset.fingerprint(), w, layers, dtype, opts.amp,
+                          dataset.files_fingerprint())
     key = config_hash(config)
     folder = cache_dir_for(model_spec, task.name, key, cache_root)
     rank, world = dist_info(rank, world_size)
-    if force and rank == 0 and folder.exists():
+    if (force or opts.force) and rank == 0 and folder.exists():
         shutil.rmtree(folder)
     cache = FeatureCache.open(folder, config, key, provenance(config=config, task_version=task.spec.version,
                                                                 dataset_fingerprint=dataset.fingerprint()))

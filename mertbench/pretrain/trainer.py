@@ -156,6 +156,11 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
         out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "train.log" if main else None, main)
     device = dist.device
+    if main:  # temporary files of a killed run (a checkpoint or export being written): dead writers only
+        from mertbench.io import remove_stale_temps
+
+        for gone in remove_stale_temps(out):
+            log(f"removed the leftover temporary file {gone}")
 
     # ---------------------------------------------------------------- resume or fresh start
     resume_state = None

@@ -385,6 +385,9 @@ def render_suite(out: str | os.PathLike | None = None, size: str = "small", seed
     report = RenderReport(out, size, int(seed))
 
     with _lock(out):
+        from mertbench.io import remove_stale_temps
+
+        remove_stale_temps(out / PARTIAL)  # files and item folders of a killed render (dead writers only)
         hashes = {n: plan_hash(n, size, seed) for n in names}
         pending = [n for n in names if not task_complete(out / n, hashes[n])]
         report.skipped_tasks = [n for n in names if n not in pending]

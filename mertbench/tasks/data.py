@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,25 @@ class LoadedDataset:
         for split in sorted(self.splits):
             for ex in self.splits[split]:
                 h.update(f"{split}|{ex.id}|{ex.label!r}|{ex.start_s}|{ex.end_s}\n".encode())
+        return h.hexdigest()[:16]
+
+    def files_fingerprint(self) -> str:
+        """Hash of the size and modification time (ns) of every audio file the splits read
+        (the mixture and, for separation, each stem): a replaced or re-encoded file changes it, so
+        features (and "unreadable" verdicts) cached for the old file are not reused. A missing file
+        hashes as missing. Local to this copy of the data (a copy elsewhere has other mtimes)."""
+        h = hashlib.sha256()
+        for split in sorted(self.splits):
+            for ex in self.splits[split]:
+                paths = [ex.path]
+                if isinstance(ex.label, dict):
+                    paths += [Path(v) for v in ex.label.values() if isinstance(v, (str, Path))]
+                for p in paths:
+                    try:
+                        st = os.stat(p)
+                        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                    except OSError:
+                        h.update(f"{p}|missing\n".encode())
         return h.hexdigest()[:16]
 
     def skip(self, reason: str, n: int = 1) -> None:

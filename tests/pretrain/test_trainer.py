@@ -67,7 +67,16 @@ def test_resume_matches_uninterrupted_run_step_for_step(synth_corpus, micro_conf
         train(micro_config(data, tmp_path / "cut", **over, **{"run.resume": True, "optim.lr": 1e-2}))
     with pytest.raises(Exception, match="run.seed"):  # another seed = another corpus subset and k-means fit
         train(micro_config(data, tmp_path / "cut", **over, **{"run.resume": True, "run.seed": 7}))
+    # a checkpoint half-written when the run was killed (-9): its temp file goes on resume
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = tmp_path / "cut" / "checkpoints" / f".step-00000006.pt.tmp-{dead.pid}-x.pt"
+    leftover.write_bytes(b"partial")
     train(micro_config(data, tmp_path / "cut", **over, **{"run.resume": True}))
+    assert not leftover.exists()
+    assert not [p for p in (tmp_path / "cut").rglob("*") if ".tmp-" in p.name]
     a = read_metrics(tmp_path / "full" / "metrics.csv")
     b = read_metrics(tmp_path / "cut" / "metrics.csv")
     assert [r["step"] for r in b] == list(range(1, 9))
