@@ -36,7 +36,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mertbench.errors import ResultsError
 from mertbench.io import atomic_write_json
@@ -63,6 +63,28 @@ class MetricValue(_Strict):
     def _finite(cls, v: float) -> float:
         if not math.isfinite(v):
             raise ValueError("metric mean must be finite")
+        return v
+
+    @field_validator("ci95", "std")
+    @classmethod
+    def _spread(cls, v: float | None) -> float | None:
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"must be a finite number >= 0 or null, got {v!r}")
+        return v
+
+    @field_validator("values")
+    @classmethod
+    def _finite_values(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"per-seed values must be finite, got {bad[:3]}")
+        return v
+
+    @field_validator("n")
+    @classmethod
+    def _count(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"n (number of seeds) must be >= 1, got {v}")
         return v
 
 
@@ -102,6 +124,8 @@ class RunResult(_Strict):
     seeds: list[int] = Field(default_factory=list)
     skipped: dict[str, int] = Field(default_factory=dict)
     provenance: Provenance
+    #: each metric's scale (the task spec's ``scale``); unit-scale values must lie at or below 1
+    metric_scales: dict[str, Literal["unit", "db", "raw"]] = Field(default_factory=dict)
 
     @field_validator("layers")
     @classmethod
@@ -109,6 +133,20 @@ class RunResult(_Strict):
         if not v:
             raise ValueError("at least one layer must have metrics")
         return v
+
+    @model_validator(mode="after")
+    def _unit_scale(self) -> "RunResult":
+        """A unit-scale metric (accuracy, AUC, AP, F1, R²) above 1 was stored as a percentage."""
+        for layer, splits in self.layers.items():
+            for split, metrics in splits.items():
+                for name, mv in metrics.items():
+                    if self.metric_scales.get(name) != "unit":
+                        continue
+                    worst = max([mv.mean, *mv.values])
+                    if worst > 1.0 + 1e-6:
+                        raise ValueError(f"layers.{layer}.{split}.{name}: {worst:g} on a unit-scale metric "
+                                         f"(stored in [0, 1]); was it written as a percentage? Divide by 100")
+        return self
 
     def metric(self, split: str = "test", layer: str | None = None, name: str | None = None) -> MetricValue:
         """The value of ``name`` (default: primary) on ``split`` for ``layer`` (default: selected)."""

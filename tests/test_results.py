@@ -61,6 +61,35 @@ def test_malformed_files_rejected_with_field_named(tmp_path):
     assert "surprise" in str(errors["extra.json"]) and "not valid JSON" in str(errors["trunc.json"])
 
 
+@pytest.mark.parametrize("edit, field", [
+    (lambda m: m.update(ci95=float("nan")), "layers.0.test.accuracy.ci95"),
+    (lambda m: m.update(std=-0.1), "layers.0.test.accuracy.std"),
+    (lambda m: m.update(values=[0.4, float("inf")]), "layers.0.test.accuracy.values"),
+])
+def test_nan_or_negative_spread_is_rejected(tmp_path, edit, field):
+    good = write_result(_result(), tmp_path / "ok.json")
+    raw = json.loads(good.read_text())
+    edit(raw["layers"]["0"]["test"]["accuracy"])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(raw))  # json writes NaN/Infinity literals, which json.loads reads back
+    with pytest.raises(ResultsError, match=rf"bad\.json: field {field}"):
+        load_result(bad)
+
+
+def test_percentage_on_a_unit_scale_metric_is_rejected(tmp_path):
+    pct = {"0": {"valid": {"accuracy": summarize([0.5])}, "test": {"accuracy": summarize([57.0])}}}
+    with pytest.raises(Exception, match=r"57 on a unit-scale metric .*percentage"):
+        _result(layers=pct, metric_scales={"accuracy": "unit"})
+    raw = json.loads(write_result(_result(metric_scales={"accuracy": "unit"}), tmp_path / "ok.json").read_text())
+    raw["layers"]["0"]["test"]["accuracy"] = {"mean": 57.0, "n": 1, "values": [57.0]}
+    (tmp_path / "bad.json").write_text(json.dumps(raw))
+    with pytest.raises(ResultsError, match="percentage"):
+        load_result(tmp_path / "bad.json")
+    # SDR in dB is not unit-scale: 57 dB loads; results written before metric_scales still load
+    assert _result(layers=pct, metric_scales={"accuracy": "db"}).metric().mean == 57.0
+    assert _result(layers=pct).metric_scales == {}
+
+
 def test_unknown_selected_metric_raises():
     with pytest.raises(ResultsError, match="no metric 'roc'"):
         _result().metric("test", name="roc")

@@ -77,6 +77,24 @@ def test_manifest_errors_name_file_and_line(tmp_path, monkeypatch):
         get_task("toy").load(root)
 
 
+@pytest.mark.parametrize("fields, message", [
+    ({"start": "abc"}, r"train\.jsonl:1: field 'start' is 'abc'; give seconds as a number"),
+    ({"start": -1.0}, r"train\.jsonl:1: field 'start' is -1\.0; it must be a finite number of seconds >= 0"),
+    ({"end": "nan"}, r"field 'end' is 'nan'; it must be a finite number"),
+    ({"start": 5, "end": 2}, r"train\.jsonl:1: field 'end' \(2 s\) must be after 'start' \(5 s\)"),
+    ({"start": 2, "end": 2}, r"must be after 'start'"),
+])
+def test_bad_excerpt_bounds_are_errors_naming_file_line_and_field(tmp_path, monkeypatch, fields, message):
+    specs = tmp_path / "specs"
+    _write(specs, SPEC)
+    monkeypatch.setenv("MERTBENCH_TASKS", str(specs))
+    root = tmp_path / "toy"
+    root.mkdir()
+    (root / "train.jsonl").write_text(json.dumps({"audio": "a.wav", "label": "x", **fields}) + "\n")
+    with pytest.raises(DataError, match=message):
+        get_task("toy").load(root)
+
+
 def test_duplicate_task_names_rejected(tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     _write(a, SPEC)

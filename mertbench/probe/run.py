@@ -251,7 +251,10 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
         hyper["ensemble_strategy"] = strategies
     skipped = ext.skipped()
     for split, n in family.excluded.items():
-        skipped[f"{split}/no_features"] = n
+        # examples without features that the extraction did not already count as skipped (counted once)
+        counted = sum(v for k, v in skipped.items() if k.startswith(f"{split}/"))
+        if n - counted > 0:
+            skipped[f"{split}/no_features"] = n - counted
     config = {"model": ext.model_spec, "model_fingerprint": ext.encoder_info.get("fingerprint"),
               "task": spec.name, "task_version": spec.version, "feature_cache": ext.key,
               "hyperparameters": {k: v for k, v in hyper.items() if k not in ("valid_grid", "best_epoch", "lr",
@@ -265,6 +268,7 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
         model=ext.model_spec, model_fingerprint=ext.encoder_info.get("fingerprint"), task=spec.name,
         task_version=str(spec.version), run_id=run_id, primary_metric=spec.primary_metric,
         metric_directions={m.name: m.direction for m in spec.metrics}, layers=sel.layers,
+        metric_scales={m.name: m.scale for m in spec.metrics},
         selected_layer=sel.selected, hyperparameters=_json_safe(hyper), seeds=seeds, skipped=skipped,
         provenance=prov,
     )

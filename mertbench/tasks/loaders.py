@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from mertbench.errors import DataError
 from mertbench.registry import Registry
 from mertbench.tasks.data import Example, LoadedDataset
@@ -108,6 +110,21 @@ def _read_rows(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
+def _seconds(value: object, field: str, where: str) -> float | None:
+    """A manifest time field in seconds: empty -> None; else a finite number >= 0 (DataError naming
+    the file, line, field and value otherwise)."""
+    if value in (None, ""):
+        return None
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: field {field!r} is {value!r}; give seconds as a number "
+                        f"(e.g. 12.5) or leave it empty") from None
+    if isinstance(value, bool) or not np.isfinite(out) or out < 0:
+        raise DataError(f"{where}: field {field!r} is {value!r}; it must be a finite number of seconds >= 0")
+    return out
+
+
 def read_manifest_split(folder: Path, split: str, task_type: str) -> list[Example]:
     """Read ``<folder>/<split>.jsonl`` (or ``.csv``) into Examples; errors name file and line."""
     path = folder / f"{split}.jsonl"
@@ -136,9 +153,12 @@ def read_manifest_split(folder: Path, split: str, task_type: str) -> list[Exampl
         if ex_id in seen:
             raise DataError(f"{where}: duplicate id {ex_id!r}")
         seen.add(ex_id)
-        start = float(row.pop("start", 0.0) or 0.0)
-        end_raw = row.pop("end", None)
-        end = None if end_raw in (None, "") else float(end_raw)
+        start = _seconds(row.pop("start", None), "start", where)
+        start = 0.0 if start is None else start
+        end = _seconds(row.pop("end", None), "end", where)
+        if end is not None and end <= start:
+            raise DataError(f"{where}: field 'end' ({end:g} s) must be after 'start' ({start:g} s); "
+                            f"leave 'end' empty to read to the end of the file")
         group = row.pop("group", None) or None
         out.append(Example(ex_id, audio, label, start, end, group, row))
     return out

@@ -28,6 +28,7 @@ def test_informative_layer_beats_chance_noise_layers_do_not(task_env):
     result, path = run_probe(TOY, "tones", layer="all", seeds=2, progress=False)
     chance = 1 / 6
     assert set(result.layers) == {"0", "1", "2", "3", "4", "weighted"}
+    assert result.metric_scales == {"accuracy": "unit"}  # checked on load: a percentage is refused
     assert result.layers["2"]["test"]["accuracy"].mean >= 0.9
     for key in NOISE_LAYERS:
         assert result.layers[key]["test"]["accuracy"].mean <= chance + 0.2, key
@@ -144,3 +145,11 @@ def test_cli_probe_table_and_json(task_env):
     data = json.loads(path.read_text())
     assert data["hyperparameters"]["lr_grid"] == [0.001, 0.005] and data["selected_layer"] is not None
     assert np.isfinite(data["layers"]["weighted"]["test"]["accuracy"]["mean"])
+
+
+def test_a_skipped_file_is_counted_once(task_env):
+    data, specs = task_env
+    write_tone_task(data, specs, name="tones-skip", n_classes=3, counts={"train": 4, "valid": 2, "test": 2})
+    (data / "tones-skip" / "audio" / "test" / "0001.wav").write_bytes(b"RIFF-broken")
+    result, _ = run_probe(TOY, "tones-skip", layer=2, progress=False, write=False, lrs=1e-2, max_epochs=2)
+    assert result.skipped == {"test/unreadable_audio": 1}
