@@ -21,6 +21,7 @@ Layout of a results file (``schema_version`` 1; every key required unless marked
       "hyperparameters": {"lr": 0.001, "head": "mlp", ...},
       "seeds": [0, 1, 2],
       "skipped": {"unreadable_audio": 1},  # anything skipped, counted (optional)
+      "examples": {"test": 290},           # examples evaluated per split (optional)
       "provenance": {mertbench_version, git_hash, config_hash, task_version, dataset_fingerprint,
                      seed, torch_version, python_version, device, wall_time_s, created}
     }
@@ -123,6 +124,9 @@ class RunResult(_Strict):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=list)
     skipped: dict[str, int] = Field(default_factory=dict)
+    #: examples each split's metrics were computed over (after skipping); with ``skipped`` it
+    #: gives the share of a split that was left out (the report flags runs that skipped much)
+    examples: dict[str, int] = Field(default_factory=dict)
     provenance: Provenance
     #: each metric's scale (the task spec's ``scale``); unit-scale values must lie at or below 1
     metric_scales: dict[str, Literal["unit", "db", "raw"]] = Field(default_factory=dict)

@@ -270,6 +270,7 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
         metric_directions={m.name: m.direction for m in spec.metrics}, layers=sel.layers,
         metric_scales={m.name: m.scale for m in spec.metrics},
         selected_layer=sel.selected, hyperparameters=_json_safe(hyper), seeds=seeds, skipped=skipped,
+        examples={split: n - family.excluded.get(split, 0) for split, n in ext.dataset.counts().items()},
         provenance=prov,
     )
 

@@ -19,7 +19,8 @@ from typing import Iterable, Mapping
 from mertbench._version import __version__
 from mertbench.errors import ResultsError, SpecError
 from mertbench.provenance import git_hash, now_iso
-from mertbench.report.collect import PICKS, Collection, RunRecord, Selection, collect_results, select_run
+from mertbench.report.collect import PICKS, Collection, RunRecord, Selection, collect_results, recency_key, select_run
+from mertbench.report.consistency import check_column
 from mertbench.report.document import Report
 from mertbench.report.formatting import layer_tag
 from mertbench.report.layout import official_groups, suite_groups, table_of
@@ -132,6 +133,19 @@ def _provenance_line(model: str, selections: dict[str, Selection]) -> str:
             f"seeds {' / '.join(seeds)}; device {devices}; task versions: {tasks}.")
 
 
+def _how_chosen(sel: Selection, group: TaskGroup) -> str:
+    """How the shown run was chosen, true to what :func:`select_run` did: the newest *of the
+    current task version* when a newer run of another version was set aside."""
+    if sel.pick != "newest":
+        how = "the best on validation"
+    else:
+        newest = max([sel.chosen, *sel.others], key=recency_key)
+        how = "the newest" if newest is sel.chosen else f"the newest of task version {group.version}"
+    if sel.stale_version:
+        how += " (no run has the current task version)"
+    return how
+
+
 def _limited(items: list[str], what: str) -> list[str]:
     if len(items) <= MAX_LISTED:
         return items
@@ -160,8 +174,7 @@ def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reaso
             sel = select_run(recs, group.version, pick)  # type: ignore[arg-type]
             row.selections[group.task] = sel
             if sel.others:
-                how = "the newest" if pick == "newest" else "the best on validation"
-                several.append(f"{model}, {group.task}: {len(recs)} runs; showing {how} "
+                several.append(f"{model}, {group.task}: {len(recs)} runs; showing {_how_chosen(sel, group)} "
                                f"(run {sel.chosen.result.run_id}, created {sel.chosen.result.provenance.created}); "
                                f"{len(sel.others)} set aside.")
             if sel.stale_version:
@@ -179,6 +192,7 @@ def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reaso
             table.provenance.append(_provenance_line(model, row.selections))
     unfilled = [g.task for g in groups if any(c.metric is None for c in g.columns)]
     notes = table.notes
+    caveats = [n for g in groups for n in check_column(g, table.rows)]
     if layer == "selected":
         notes.append("Cells: test-set value at the layer selected on validation; the layer follows the value "
                      "(Lk = hidden layer k, W = learned weighted sum of all layers); "
@@ -210,6 +224,7 @@ def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reaso
     if several and pick == "newest":
         notes.append("Choose the best run on validation instead with --pick best-valid.")
     notes += _limited(stale, "stale runs")
+    notes += _limited(caveats, "data notes")
     notes += _limited(other, "notes")
     return finalize(table)
 

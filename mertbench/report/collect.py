@@ -87,7 +87,8 @@ def collect_results(results_dir: str | Path | None = None) -> Collection:
     return coll
 
 
-def _sort_key(rec: RunRecord) -> tuple:
+def recency_key(rec: RunRecord) -> tuple:
+    """Sort key of recency: `provenance.created` (unparseable: oldest), then run id."""
     created = rec.created
     stamp = created.timestamp() if created is not None else float("-inf")
     return (stamp, rec.result.run_id)
@@ -128,11 +129,11 @@ def select_run(runs: list[RunRecord], task_version: str | None, pick: Pick = "ne
     current = [r for r in runs if task_version is None or r.result.task_version == str(task_version)]
     pool = current or list(runs)
     if pick == "newest":
-        chosen = max(pool, key=_sort_key)
+        chosen = max(pool, key=recency_key)
     else:
         def key(rec: RunRecord) -> tuple:
             score = _valid_score(rec.result)
-            return (score is not None, score if score is not None else 0.0, _sort_key(rec))
+            return (score is not None, score if score is not None else 0.0, recency_key(rec))
         chosen = max(pool, key=key)
     others = [r for r in runs if r is not chosen]
     return Selection(chosen, others, stale_version=not current, pick=pick)

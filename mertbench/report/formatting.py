@@ -32,6 +32,7 @@ class CellText:
     layer: str
     earlier: bool
     best: bool
+    caveat: bool = False  # ``‡``: not comparable with its column (see the table notes)
 
     @property
     def empty(self) -> bool:
@@ -46,6 +47,7 @@ def cell_text(cell: Cell, decimals: int, show_layer: bool = True) -> CellText:
         layer=layer_tag(cell.layer) if show_layer and cell.value is not None else "",
         earlier=cell.earlier and cell.value is not None,
         best=cell.best and cell.value is not None,
+        caveat=cell.caveat is not None and cell.value is not None,
     )
 
 
@@ -54,7 +56,7 @@ def plain_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
     t = cell_text(cell, decimals, show_layer)
     if t.empty:
         return "-"
-    out = t.value + ("*" if t.earlier else "")
+    out = t.value + ("*" if t.earlier else "") + ("‡" if t.caveat else "")
     if t.ci:
         out += f" ± {t.ci}"
     if t.layer:

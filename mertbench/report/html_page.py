@@ -40,6 +40,8 @@ def _cell_title(row: Row, col: Column, cell: Cell) -> str:
         return f"{row.model}: published{' (taken from earlier publications)' if cell.earlier else ''}"
     if cell.value is None:
         return f"{row.model}, {col.task}: {cell.note or 'no value'}"
+    if cell.caveat:
+        return f"{row.model}, {col.task}: {cell.caveat}"
     sel = row.selections.get(col.task)
     parts = [f"{row.model}, {col.task} {col.metric}", f"layer {layer_tag(cell.layer)}", f"{cell.n} seed(s)"]
     if sel is not None:
@@ -58,6 +60,8 @@ def html_cell(row: Row, col: Column, cell: Cell, decimals: int, show_layer: bool
     inner = f"<strong>{t.value}</strong>" if t.best else t.value
     if t.earlier:
         inner += "<sup>*</sup>"
+    if t.caveat:
+        inner += '<sup class="caveat">‡</sup>'
     if t.ci:
         inner += f' <span class="ci">± {t.ci}</span>'
     if t.layer:

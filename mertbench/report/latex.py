@@ -35,6 +35,8 @@ def tex_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
     out = rf"\textbf{{{t.value}}}" if t.best else t.value
     if t.earlier:
         out += r"\textsuperscript{*}"
+    if t.caveat:
+        out += r"\textsuperscript{\ddag}"
     if t.ci:
         out += rf"{{\scriptsize$\pm${t.ci}}}"
     if t.layer:

@@ -10,8 +10,32 @@ if TYPE_CHECKING:
     from mertbench.report.base import ReportData as Report
 
 
+#: characters that start markdown/inline-HTML syntax in a GitHub-flavoured table cell
+_MD_SPECIAL = frozenset("\\`*_[]<>|~&")
+
+
 def _esc(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Plain text safe in a markdown table cell or list item: markdown and HTML metacharacters
+    are backslash-escaped, as are the ``:`` of ``scheme://`` and the dot of ``www.`` (GFM
+    autolinks), so a model name can open no link, image, emphasis or tag; an ``_`` between two
+    letters or digits opens no emphasis in CommonMark and stays as it is; newlines become spaces."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    out = []
+    for i, ch in enumerate(text):
+        intraword = ch == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+        if (ch in _MD_SPECIAL and not intraword) or (ch == ":" and text.startswith("//", i + 1)) \
+                or (ch == "." and text[max(0, i - 3):i].lower() == "www"):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _link(target: str) -> str:
+    """A link destination: as it is, or in ``<...>`` when it holds spaces or parentheses."""
+    if any(ch in target for ch in " ()<>"):
+        return "<" + target.replace("<", "%3C").replace(">", "%3E") + ">"
+    return target
 
 
 def md_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
@@ -22,6 +46,8 @@ def md_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
     out = f"**{t.value}**" if t.best else t.value
     if t.earlier:
         out += "\\*"
+    if t.caveat:
+        out += "‡"
     if t.ci:
         out += f" ± {t.ci}"
     if t.layer:
@@ -32,7 +58,7 @@ def md_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
 def table_markdown(table: Table, show_layer: bool = True) -> str:
     """One table with its notes and provenance as markdown."""
     head = ["Model"] + [header_label(c) for c in table.columns] + (["Avg"] if table.avg_enabled else [])
-    lines = [f"## {table.title}", "",
+    lines = [f"## {_esc(table.title)}", "",
              "| " + " | ".join(_esc(h) for h in head) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
     for row in table.rows:
@@ -56,7 +82,7 @@ def report_markdown(report: "Report", plot_links: dict[str, str] | None = None, 
         if plot_links:
             figs = [p for p in report.plots() if p.table == table.key and p.stem in plot_links]
             if figs:
-                parts.append(f"### Figures ({table.title})\n")
-                parts += [f"![{p.title}]({plot_links[p.stem]})\n\n*{p.caption}*\n" for p in figs]
+                parts.append(f"### Figures ({_esc(table.title)})\n")
+                parts += [f"![{_esc(p.title)}]({_link(plot_links[p.stem])})\n\n*{_esc(p.caption)}*\n" for p in figs]
     parts += ["## Report notes", ""] + [f"- {_esc(n)}" for n in report.notes]
     return "\n".join(parts) + "\n"

@@ -69,6 +69,9 @@ class Cell:
     best: bool = False
     note: str | None = None
     run_id: str | None = None
+    #: why this measured value is not comparable with its column (different data, many skipped
+    #: examples); such a cell is marked ``‡``, never bold, and the table notes say why
+    caveat: str | None = None
 
 
 @dataclass
@@ -154,15 +157,18 @@ def finalize(table: Table) -> Table:
 
     Best per column is direction-aware and compared at the displayed precision (ties are all
     bold). Measured and published rows compete; aggregate rows ("previous SOTA") neither win
-    bold nor get an Avg, because they combine different systems.
+    bold nor get an Avg, because they combine different systems; a cell with a ``caveat``
+    (measured on other data) never wins bold, nor does the Avg of a row that has one.
     """
     competing = [r for r in table.rows if not r.aggregate]
     for col in table.columns:
         cells = [r.cell(col.id) for r in competing]
-        for cell, flag in zip(cells, _best_flags([c.value for c in cells], col.direction, table.decimals)):
+        values = [None if c.caveat else c.value for c in cells]
+        for cell, flag in zip(cells, _best_flags(values, col.direction, table.decimals)):
             cell.best = flag
     for row in table.rows:
         row.avg = marble_average(row, table.groups) if table.avg_enabled and not row.aggregate else None
-    for row, flag in zip(competing, _best_flags([r.avg for r in competing], "max", table.decimals)):
+    avgs = [None if any(c.caveat for c in r.cells.values()) else r.avg for r in competing]
+    for row, flag in zip(competing, _best_flags(avgs, "max", table.decimals)):
         row.avg_best = flag
     return table

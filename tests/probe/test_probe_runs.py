@@ -153,3 +153,4 @@ def test_a_skipped_file_is_counted_once(task_env):
     (data / "tones-skip" / "audio" / "test" / "0001.wav").write_bytes(b"RIFF-broken")
     result, _ = run_probe(TOY, "tones-skip", layer=2, progress=False, write=False, lrs=1e-2, max_epochs=2)
     assert result.skipped == {"test/unreadable_audio": 1}
+    assert result.examples == {"train": 12, "valid": 6, "test": 5}  # 3 classes; evaluated, after the skip
