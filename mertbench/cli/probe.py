@@ -1,9 +1,26 @@
 """`mertbench probe`: MARBLE-protocol probes on frozen features, every layer in one pass."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
+
+
+def _print_skipped_list(result_path: Path | None, shown: int = 10) -> None:
+    """The first ``shown`` skipped files (path, reason, problem) and where the full list is."""
+    from mertbench.probe.run import skipped_list_path
+    from mertbench.progress import console
+
+    if result_path is None or not skipped_list_path(result_path).is_file():
+        return
+    listing = skipped_list_path(result_path)
+    rows = listing.read_text(encoding="utf-8").splitlines()[1:]
+    for row in rows[:shown]:
+        split, _id, path, reason, problem = (row.split("\t") + [""] * 5)[:5]
+        console.print(f"  {reason} {path or split}: {problem}", highlight=False, markup=False)
+    more = f" ({len(rows) - shown} more)" if len(rows) > shown else ""
+    console.print(f"  every skipped file{more} is listed in {listing}", highlight=False, markup=False)
 
 
 def _floats(values: list[str]) -> list[float] | None:
@@ -81,7 +98,9 @@ def register(app: typer.Typer) -> None:
         for note in result.hyperparameters.get("option_notes", []) + result.hyperparameters.get("metric_notes", []):
             console.print(f"[yellow]note[/] {note}", highlight=False)
         if result.skipped:
-            console.print("[yellow]skipped:[/] " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())))
+            console.print("[yellow]skipped:[/] " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())),
+                          highlight=False)
+            _print_skipped_list(path)
         sel = result.selected_layer
         console.print(f"selected layer {sel} (lr {result.hyperparameters['lr']:g}): test {result.primary_metric} "
                       f"{result.metric('test').mean:.4f}; wall {result.provenance.wall_time_s:.1f} s")

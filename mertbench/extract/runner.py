@@ -100,6 +100,16 @@ class Extraction:
     def split(self, name: str) -> SplitFeatures:
         return self.cache.split(name)
 
+    def skipped_files(self) -> list[dict[str, str]]:
+        """Every example left out, one ``{"split", "id", "path", "reason", "problem"}`` each: the
+        extraction's (unreadable, too short, refused by the model) and the loader's problems."""
+        out = [{"split": "loader", "id": "", "path": "", "reason": "loader", "problem": p}
+               for p in self.dataset.problems]
+        for s in self.splits:
+            if self.cache.is_done(s):
+                out += [{"split": s, **{k: str(v) for k, v in item.items()}} for item in self.cache.split(s).skipped]
+        return out
+
     def skipped(self) -> dict[str, int]:
         """``{"<split>/<reason>": count}`` over the extraction and the dataset loader."""
         out = {f"loader/{k}": v for k, v in self.dataset.skipped.items()}

@@ -30,6 +30,7 @@ import torch
 
 from mertbench.constants import HOP, SAMPLE_RATE
 from mertbench.errors import SpecError
+from mertbench.io import atomic_write_text
 from mertbench.pretrain import checkpoint as ckpt
 from mertbench.pretrain import distributed as dist_utils
 from mertbench.pretrain.config import PretrainConfig
@@ -185,7 +186,7 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
                          seed=cfg.run.seed)
     log(f"corpus {corpus.source}: {corpus.summary()}")
     if main and corpus.skipped:
-        (out / "skipped_clips.txt").write_text("".join(f"{p}\t{why}\n" for p, why in corpus.skipped))
+        atomic_write_text(out / "skipped_clips.txt", "".join(f"{p}\t{why}\n" for p, why in corpus.skipped))
         log(f"skipped clips listed in {out / 'skipped_clips.txt'}")
     teacher_device = dist_utils.resolve_device(cfg.teacher.device, dist.local_rank)
     teacher = build_teacher(cfg.teacher, teacher_device)
@@ -288,7 +289,7 @@ def _train(cfg: PretrainConfig, dist: dist_utils.DistInfo) -> Path:  # noqa: C90
             lines = listed.read_text() if listed.is_file() else ""
             lines += "".join(f"{corpus.clips[i].path}\tunreadable samples: {why}\n" for i, why in bad_clips.items()
                              if str(corpus.clips[i].path) not in lines)
-            listed.write_text(lines)
+            atomic_write_text(listed, lines)
         log(f"{len(bad_clips)} corpus clip(s) left out: their samples could not be decoded (listed in "
             f"{out / 'skipped_clips.txt'})")
     if held_idx:

@@ -12,6 +12,7 @@ import torch
 
 from mertbench.errors import SpecError
 from mertbench.extract.runner import Extraction, ExtractOptions, extract_features
+from mertbench.io import atomic_write_text
 from mertbench.models.contract import Encoder
 from mertbench.probe.families.base import FamilyContext, ProbeFamily
 from mertbench.probe.heads import WEIGHTED, HeadConfig
@@ -199,7 +200,22 @@ def run_probe(
     path = None
     if write:
         path = write_result(result, default_path(result, out) if out is not None else None)
+        listed = setup.extraction.skipped_files()
+        if listed:
+            write_skipped_list(skipped_list_path(path), listed)
     return result, path
+
+
+def skipped_list_path(result_path: Path) -> Path:
+    """``<run_id>.skipped.tsv`` next to the results JSON: every example the run left out."""
+    return result_path.with_name(result_path.stem + ".skipped.tsv")
+
+
+def write_skipped_list(path: Path, items: list[dict[str, str]]) -> None:
+    """Tab-separated ``split, id, path, reason, problem`` (tabs/newlines in fields become spaces)."""
+    cols = ("split", "id", "path", "reason", "problem")
+    clean = [[" ".join(str(it.get(c, "")).split()) for c in cols] for it in items]
+    atomic_write_text(path, "\t".join(cols) + "\n" + "".join("\t".join(r) + "\n" for r in clean))
 
 
 def _epoch_progress(enabled: bool, name: str, n_heads: int, max_epochs: int) -> tuple[Callable | None, Any]:
