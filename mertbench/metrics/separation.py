@@ -73,26 +73,54 @@ def global_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = SDR_EPS
     return float(10.0 * np.log10(num / den))
 
 
-def _import_museval():  # noqa: ANN202 (the museval module)
-    """museval, imported lazily: its import pulls musdb/stempeg, which refuse to load without ffmpeg."""
+def _bsseval_module():  # noqa: ANN202 (museval's metrics module)
+    """museval's BSSEval module (``museval/metrics.py``), loaded *without* running
+    ``museval/__init__.py``: that file imports musdb and stempeg, which refuse to load without
+    ffmpeg on PATH, while BSSEval itself needs only numpy and scipy. When museval is already
+    imported, its own ``museval.metrics`` is used."""
+    import importlib.util
+    import sys
+
+    loaded = sys.modules.get("museval.metrics")
+    if loaded is not None:
+        return loaded
+    name = "mertbench._museval_bsseval"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("museval")
+    folder = spec.submodule_search_locations if spec is not None else None
+    if not folder:
+        raise SpecError("the sdr_museval metric needs the museval package (BSSEval v4): pip install museval "
+                        "(or pip install 'mertbench[separation]'); the sdr metric (MARBLE's global SDR) needs "
+                        "nothing more")
+    from pathlib import Path
+
+    path = Path(list(folder)[0]) / "metrics.py"
+    mod_spec = importlib.util.spec_from_file_location(name, path)
+    if mod_spec is None or mod_spec.loader is None or not path.is_file():
+        raise SpecError(f"museval is installed but {path} is missing; reinstall museval (pip install --force-reinstall museval)")
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.modules[name] = module
     try:
-        import museval
-    except (ImportError, RuntimeError) as exc:  # stempeg raises RuntimeError when ffmpeg is not on PATH
-        raise SpecError(f"the sdr_museval metric needs museval, which could not be imported ({exc}). museval "
-                        "imports musdb, which needs ffmpeg on PATH: install ffmpeg (Debian/Ubuntu: apt-get install "
-                        "ffmpeg; conda: conda install ffmpeg; macOS: brew install ffmpeg), or use the sdr metric "
-                        "(MARBLE's global SDR), which needs neither") from exc
-    return museval
+        mod_spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def museval_track_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
     """Median over 1 s frames of the BSSEval v4 SDR (dB) of one track and stem (museval.evaluate)."""
-    museval = _import_museval()
+    bsseval = _bsseval_module()
 
     ref = _as_2d(reference, "reference").T[None]  # museval wants [nsrc, nsampl, nchan]
     est = _as_2d(estimate, "estimate").T[None]
-    sdr, _isr, _sir, _sar = museval.evaluate(ref, est, win=int(sample_rate), hop=int(sample_rate),
-                                             mode="v4", padding=True)
+    if ref.shape != est.shape:
+        raise ValueError(f"reference {ref.shape} and estimate {est.shape} differ")
+    # what museval.evaluate(mode="v4") does for equal shapes (its padding is then a no-op)
+    sdr, _isr, _sir, _sar, _perm = bsseval.bss_eval(ref, est, compute_permutation=False, window=int(sample_rate),
+                                                    hop=int(sample_rate), framewise_filters=False,
+                                                    bsseval_sources_version=False)
     frames = np.asarray(sdr[0], dtype=np.float64)
     if np.all(np.isnan(frames)):
         return float("nan")

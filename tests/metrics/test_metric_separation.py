@@ -44,24 +44,53 @@ def _museval_or_skip():
     return museval
 
 
-def test_sdr_museval_without_ffmpeg_names_the_fix(monkeypatch):
-    import builtins
+_NO_FFMPEG = """
+import json, shutil, sys
+import numpy as np
+assert shutil.which("ffmpeg") is None and shutil.which("ffprobe") is None, "ffmpeg still on PATH"
+from mertbench.metrics import get_metric
+rng = np.random.default_rng(3)
+ref = rng.standard_normal((2, 4000)); est = ref + 0.3 * rng.standard_normal((2, 4000))
+value = get_metric("sdr_museval")([{"vocals": ref}], [{"vocals": est}], sample_rate=2000)
+print(json.dumps({"sdr": value, "loaded": sorted(m for m in ("museval", "musdb", "stempeg") if m in sys.modules)}))
+"""
 
-    real_import = builtins.__import__
 
-    def no_museval(name, *args, **kwargs):
-        if name == "museval":
-            raise RuntimeError("ffmpeg or ffprobe could not be found!")
-        return real_import(name, *args, **kwargs)
+def test_sdr_museval_works_without_ffmpeg(tmp_path):
+    """Issue 20 item 15: BSSEval v4 needs no ffmpeg, so sdr_museval must not import musdb/stempeg."""
+    import json
+    import os
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(builtins, "__import__", no_museval)
-    monkeypatch.delitem(__import__("sys").modules, "museval", raising=False)
-    rng = np.random.default_rng(0)
-    refs, ests = _tracks(rng, n_tracks=1, seconds=1)
+    bare = tmp_path / "bin"  # a PATH with nothing on it: no ffmpeg, no ffprobe
+    bare.mkdir()
+    out = subprocess.run([sys.executable, "-c", _NO_FFMPEG], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PATH": str(bare)})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["loaded"] == []  # museval's package __init__ (and with it musdb, stempeg) never ran
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal((2, 4000))
+    est = ref + 0.3 * rng.standard_normal((2, 4000))
+    same = get_metric("sdr_museval")([{"vocals": ref}], [{"vocals": est}], sample_rate=2000)
+    assert got["sdr"] == pytest.approx(same, abs=1e-9) and np.isfinite(same)
+
+
+def test_sdr_museval_without_the_package_names_the_fix(monkeypatch):
+    import importlib.util
+    import sys
+
     from mertbench.errors import SpecError
 
-    with pytest.raises(SpecError, match="needs ffmpeg on PATH: install ffmpeg"):
-        get_metric("sdr_museval")(refs, ests)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "museval" else real(name, *a))
+    monkeypatch.delitem(sys.modules, "museval.metrics", raising=False)
+    monkeypatch.delitem(sys.modules, "mertbench._museval_bsseval", raising=False)
+    rng = np.random.default_rng(0)
+    refs, ests = _tracks(rng, n_tracks=1, seconds=1)
+    with pytest.raises(SpecError, match="pip install museval"):
+        get_metric("sdr_museval")(refs, ests, sample_rate=SR)
 
 
 def test_sdr_museval_equals_museval_evaluate():
