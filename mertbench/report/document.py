@@ -32,12 +32,13 @@ class Report(ReportData):
         return report_csv(self)
 
     def to_html(self, plots_dir: str | os.PathLike | None = None, embed: str = "png", plots: bool = True,
-                show_layer: bool = True) -> str:
+                show_layer: bool = True, file_links: dict[str, str] | None = None) -> str:
         """Self-contained page with the figures embedded; with ``plots_dir`` the figures are also
-        saved there as PNG and SVG files."""
+        saved there as PNG and SVG files. ``file_links`` maps plot stems to the path (relative to
+        the page, without suffix) of their saved files, linked under each figure."""
         if plots and plots_dir is not None:
             self.save_plots(plots_dir)
-        return report_html(self, self.plots() if plots else [], embed, show_layer)
+        return report_html(self, self.plots() if plots else [], embed, show_layer, file_links)
 
     def render(self, fmt: str, **kwargs: Any) -> str:
         """Render in ``fmt`` (``md``, ``latex``, ``csv``, ``html``)."""
@@ -99,7 +100,8 @@ def write_report(report: Report, out: str | os.PathLike, fmt: str | None = None,
         files = report.save_plots(plot_dir)
     rel = {p.stem: f"{plot_dir.name}/{p.stem}.png" for p in report.plots()} if plot_dir else None
     if fmt == "html":
-        text = report.to_html(embed=embed, plots=plots, show_layer=show_layer)
+        stems = {p.stem: f"{plot_dir.name}/{p.stem}" for p in report.plots()} if plot_dir else None
+        text = report.to_html(embed=embed, plots=plots, show_layer=show_layer, file_links=stems)
     elif fmt == "md":
         text = report.to_markdown(plot_links=rel, show_layer=show_layer)
     elif fmt == "latex":

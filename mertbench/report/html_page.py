@@ -6,6 +6,7 @@ import base64
 import re
 from html import escape
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from mertbench._version import __version__
 from mertbench.report.formatting import avg_text, cell_text, layer_tag
@@ -29,6 +30,7 @@ tr.aggregate { color: #888; }
 .ci { color: #777; font-size: 0.85em; } sup.layer { color: #36c; font-size: 0.7em; }
 td.blank { color: #bbb; }
 ul.notes { font-size: 0.85em; color: #444; }
+ul.toc { font-size: 0.9em; } span.files { white-space: nowrap; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; max-width: 100%; } figure img, figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 0.8em; color: #555; max-width: 40em; }
@@ -118,12 +120,29 @@ def inline_svg(svg: str, prefix: str) -> str:
     return svg
 
 
-def figure_html(plot: Plot, embed: str) -> str:
+def figure_html(plot: Plot, embed: str, file_stem: str | None = None) -> str:
+    """One figure; with ``file_stem`` (``<plots dir>/<stem>``, relative to the page) its caption
+    links the saved PNG and SVG files."""
     if embed == "svg":
         content = inline_svg(plot.svg, re.sub(r"[^A-Za-z0-9]", "", plot.stem) + "-")
     else:
         content = png_img(plot.png, plot.title)
-    return f"<figure>{content}<figcaption>{escape(plot.caption)}</figcaption></figure>"
+    links = ""
+    if file_stem:
+        href = quote(file_stem)
+        links = (f' <span class="files">(<a href="{escape(href, quote=True)}.png">PNG</a>, '
+                 f'<a href="{escape(href, quote=True)}.svg">SVG</a>)</span>')
+    return f'<figure id="fig-{escape(plot.stem, quote=True)}">{content}<figcaption>{escape(plot.caption)}{links}</figcaption></figure>'
+
+
+def _nav(report: "Report") -> str:
+    """Links to the page's sections."""
+    items = [(f"table-{t.key}", t.title) for t in report.tables]
+    if report.pretrain_runs:
+        items.append(("pretraining", "Pretraining"))
+    items.append(("notes", "Report notes"))
+    return '<nav><ul class="toc">' + "".join(
+        f'<li><a href="#{escape(ident, quote=True)}">{escape(title)}</a></li>' for ident, title in items) + "</ul></nav>"
 
 
 def png_img(png: bytes, alt: str) -> str:
@@ -133,8 +152,10 @@ def png_img(png: bytes, alt: str) -> str:
 
 
 def report_html(report: "Report", plots: list[Plot] | None = None, embed: str = "png",
-                show_layer: bool = True) -> str:
-    """The page. ``plots`` default: :meth:`Report.plots`; ``embed``: ``png`` (base64) or ``svg``."""
+                show_layer: bool = True, file_links: dict[str, str] | None = None) -> str:
+    """The page. ``plots`` default: :meth:`Report.plots`; ``embed``: ``png`` (base64) or ``svg``;
+    ``file_links``: plot stem -> saved files' path without suffix (see :func:`figure_html`).
+    The page loads nothing from the network: styles inline, figures embedded, links local."""
     if embed not in ("png", "svg"):
         raise ValueError(f"embed must be 'png' or 'svg', got {embed!r}")
     plots = report.plots() if plots is None else plots
@@ -142,13 +163,13 @@ def report_html(report: "Report", plots: list[Plot] | None = None, embed: str = 
              '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
              f'<meta name="generator" content="mertbench {escape(__version__)}"/>',
              "<title>mertbench report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>mertbench report</h1>"]
+             "<h1>mertbench report</h1>", _nav(report)]
     for table in report.tables:
         parts.append(f'<section id="table-{escape(table.key)}">')
         parts.append(table_html(table, show_layer))
         figs = [p for p in plots if p.table == table.key]
         if figs:
-            parts.append("<h3>Figures</h3><div class=\"figures\">" + "\n".join(figure_html(p, embed) for p in figs)
+            parts.append("<h3>Figures</h3><div class=\"figures\">" + "\n".join(figure_html(p, embed, (file_links or {}).get(p.stem)) for p in figs)
                          + "</div>")
         parts.append("</section>")
     if report.pretrain_runs:
