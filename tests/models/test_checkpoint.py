@@ -174,3 +174,34 @@ def test_random_baseline_is_deterministic():
     b = mertbench.load_model("toy", seed=3)
     c = mertbench.load_model("toy", seed=4)
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+class _Touch:
+    """Unpickling this calls ``Path.touch(marker)``: proof of code execution if it ever runs."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_malicious_fairseq_checkpoint_runs_no_code(tmp_path):
+    """A fairseq checkpoint is a full pickle (omegaconf configs): it is read weights-only first,
+    then with an unpickler that maps every unknown global to an inert stub, so a payload never runs."""
+    import torch
+
+    from mertbench.models.mert.checkpoint import read_fairseq_checkpoint
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "checkpoint_best.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "cfg": {"model": {"evil": _Touch(str(marker))}}}, path)
+    control = tmp_path / "control.pt"  # the same payload under full unpickling does run (the test's control)
+    torch.save({"evil": _Touch(str(tmp_path / "control-ran"))}, control)
+    torch.load(control, weights_only=False)
+    assert (tmp_path / "control-ran").exists()
+    state, _cfg = read_fairseq_checkpoint(path)
+    assert not marker.exists()
+    assert torch.equal(state["w"], torch.zeros(2))

@@ -375,6 +375,11 @@ class _Stub:
     def __setstate__(self, state: Any) -> None:
         self.state = state
 
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Stub":
+        """A stub called as a function (a pickle's REDUCE of e.g. ``getattr(cls, name)(...)``)
+        returns another inert stub: nothing runs."""
+        return _Stub(*args, **kwargs)
+
     def __repr__(self) -> str:
         return f"<stub {self._qualname}>"
 
