@@ -1,4 +1,4 @@
-"""Build hook: ship the top-level ``tasks/`` and ``baselines/`` folders inside the wheel.
+"""Build hook: ship the top-level ``tasks/``, ``baselines/`` and ``protocols/`` folders inside the wheel.
 
 The declarative task specs and baseline specs live at the repository root (where users read and
 edit them). A non-editable ``pip install .`` copies them to ``mertbench/_resources/`` so that
@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-RESOURCE_DIRS = ("tasks", "baselines")
+RESOURCE_DIRS = ("tasks", "baselines", "protocols")
 
 
 class BuildPyWithResources(build_py):

@@ -87,11 +87,15 @@ def provenance(
     seed: int | list[int] | None = None,
     device: Any = None,
     wall_time_s: float | None = None,
+    protocol: str | None = None,
+    protocol_version: int | None = None,
 ) -> dict[str, Any]:
-    """The provenance block stored with every result, cache entry and checkpoint."""
+    """The provenance block stored with every result, cache entry and checkpoint (``protocol``:
+    the evaluation protocol's name and version, for probe results)."""
     import torch
 
-    return {
+    extra = {"protocol": protocol, "protocol_version": protocol_version} if protocol is not None else {}
+    return {**extra,
         "mertbench_version": __version__,
         "git_hash": git_hash(),
         "config_hash": config_hash(config) if config is not None else None,

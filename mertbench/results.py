@@ -103,6 +103,10 @@ class Provenance(_Strict):
     device: str | None = None
     wall_time_s: float | None = None
     created: str
+    #: evaluation protocol (protocols/<name>.yaml) and its version; None in results written before
+    #: protocols existed, which ran what is now the ``mertbench`` protocol
+    protocol: str | None = None
+    protocol_version: int | None = None
 
 
 SplitMetrics = dict[str, MetricValue]

@@ -70,6 +70,7 @@ def register(app: typer.Typer) -> None:
         threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for probe training (default: automatic)."),
         json_out: bool = typer.Option(False, "--json", help="Print the results JSON instead of the table."),
         force: bool = typer.Option(False, "--force", help="Extract the features again (delete this configuration's cache first)."),
+        protocol: str = typer.Option("mertbench", "--protocol", help="Evaluation protocol: mertbench (default) or marble-v1 (docs/protocol.md)."),
     ) -> None:
         """Probe MODEL on TASK with MARBLE's protocol and write one results JSON.
 
@@ -88,14 +89,14 @@ def register(app: typer.Typer) -> None:
         result, path = run_probe(model, task, layer=layer, seeds=seeds, lrs=_floats(lr), head=head,
                                  max_epochs=max_epochs, batch_size=batch_size, root=root, device=device, out=out,
                                  options=_options(option), extract_options=ExtractOptions(workers=workers, amp=amp, force=force),
-                                 threads=threads)
+                                 threads=threads, protocol=protocol)
         if json_out:
             typer.echo(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True))
         else:
             from rich.console import Console
 
             Console().print(render_table(result, {m.name: m.scale for m in spec.metrics}))
-        for note in result.hyperparameters.get("option_notes", []) + result.hyperparameters.get("metric_notes", []):
+        for note in result.hyperparameters.get("metric_notes", []):
             console.print(f"[yellow]note[/] {note}", highlight=False)
         if result.skipped:
             console.print("[yellow]skipped:[/] " + ", ".join(f"{k}: {v}" for k, v in sorted(result.skipped.items())),

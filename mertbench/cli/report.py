@@ -37,6 +37,10 @@ def register(app: typer.Typer) -> None:
         standalone: bool = typer.Option(False, "--standalone", help="LaTeX: a complete compilable document."),
         pretrain_runs: Optional[List[Path]] = typer.Option(
             None, "--pretrain-run", help="HTML: show this pretraining run's online-evaluation curve (repeatable)."),
+        protocol: Optional[str] = typer.Option(
+            None, "--protocol", help="Only results of this evaluation protocol (mertbench | marble-v1; default: all)."),
+        mix_protocols: bool = typer.Option(
+            False, "--mix-protocols", help="Allow a column to mix protocols or task versions (noted) instead of refusing."),
     ) -> None:
         """Compile results into MERT Table-1 leaderboards (md, LaTeX, CSV or a self-contained HTML page).
 
@@ -54,7 +58,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--embed must be png or svg")
         report = build_report(results_dir=results, models=models, tasks=tasks, suite=suite, reference=reference,
                               reference_models=reference_models, pick=pick, layer=layer, decimals=decimals,
-                              strict=strict, pretrain_runs=pretrain_runs)
+                              strict=strict, pretrain_runs=pretrain_runs, protocol=protocol,
+                              mix_protocols=mix_protocols)
         for bad in report.malformed:
             console.print(f"[yellow]warning:[/] malformed results file not used: {rich_escape(bad.error)}",
                           highlight=False, markup=True, soft_wrap=True)

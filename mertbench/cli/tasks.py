@@ -39,19 +39,56 @@ def _render_info(root: Path) -> dict | None:
     return {"size": marker.get("size"), "seed": marker.get("seed")}
 
 
+def _print_deviations(tasks: list, names: list[str], markdown: bool, as_json: bool) -> None:
+    """The deviations table of :func:`mertbench.tasks.protocol.deviations` (all shipped specs are
+    also checked for probe options their family does not implement)."""
+    from dataclasses import asdict
+
+    from mertbench.probe.registry import get_family
+    from mertbench.tasks import get_task
+    from mertbench.tasks.protocol import deviations, deviations_markdown
+
+    chosen = [get_task(n) for n in names] if names else tasks
+    specs = [t.spec for t in chosen]
+    for spec in specs:
+        get_family(spec.type).check_options(spec)
+    if markdown:
+        typer.echo(deviations_markdown(specs), nl=False)
+        return
+    rows = [asdict(d) for spec in specs for d in deviations(spec)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="protocol deviations (docs/protocol.md)")
+    for col in ("task", "kind", "setting", "MARBLE (or marble-v1)", "here", "reason"):
+        table.add_column(col, overflow="fold", no_wrap=col == "task")
+    for r in rows:
+        table.add_row(r["task"], r["kind"], r["setting"], r["marble"] + (f" (paper: {r['paper']})" if r["paper"] else ""),
+                      r["here"], r["reason"])
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("tasks")
     def tasks_cmd(
         suite: str = typer.Option(None, help="Only this suite: official, render or custom."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+        deviations: bool = typer.Option(False, "--deviations", help="Per task, every difference between the mertbench and marble-v1 protocols and from MARBLE/the paper, with the reason."),
+        markdown: bool = typer.Option(False, "--markdown", help="With --deviations: print docs/protocol.md."),
+        task: list[str] = typer.Option([], "--task", "-t", help="With --deviations: only these tasks."),
     ) -> None:
         """List every task: type, metrics, splits, whether its data is found and how many examples it has.
 
         Counts are read from the manifests for manifest tasks whose data is found (e.g. the
-        render-* tasks); for official datasets the known official counts are shown.
+        render-* tasks); for official datasets the known official counts are shown. With
+        --deviations: the protocol deviations table instead (docs/protocol.md).
         """
         from mertbench.paths import data_root
         from mertbench.tasks import list_tasks
+
+        if deviations:
+            _print_deviations(list_tasks(suite), task, markdown, as_json)
+            return
 
         rows = []
         for task in list_tasks(suite):

@@ -21,6 +21,7 @@ from mertbench.probe.selection import Selection, select
 from mertbench.probe.trainer import HeadResult, TrainSettings, TrainStats, train_heads
 from mertbench.provenance import provenance
 from mertbench.results import RunResult, default_path, write_result
+from mertbench.tasks.protocol import ResolvedProtocol, resolve_protocol
 from mertbench.tasks.registry import Task, as_task
 
 REQUIRED_SPLITS = ("train", "valid", "test")
@@ -87,6 +88,7 @@ class ProbeSetup:
     batch_size: int
     options: dict[str, Any]
     device: torch.device
+    protocol: ResolvedProtocol
 
     def family(self, configs: Sequence[HeadConfig], ram_budget_gb: float = 4.0) -> tuple[ProbeFamily, dict[int, int], list[int]]:
         stored = self.extraction.cache.layers
@@ -106,13 +108,19 @@ class ProbeSetup:
 def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = None, max_epochs: int | None = None,
                batch_size: int | None = None, root: str | Path | None = None, device: str = "cpu",
                options: dict[str, Any] | None = None, extract_options: ExtractOptions | None = None,
-               progress: bool = True) -> ProbeSetup:
-    """Resolve the task, extract features when the cache is missing, and merge probe settings."""
+               progress: bool = True, protocol: str | None = None) -> ProbeSetup:
+    """Resolve the task and the protocol, extract features when the cache is missing, and merge
+    probe options: the protocol's settings, then the spec's ``probe.options``, then ``options``."""
     task = as_task(task)
     missing = [s for s in REQUIRED_SPLITS if s not in task.spec.splits]
     if missing:
         raise SpecError(f"task {task.name}: probing needs the splits {list(REQUIRED_SPLITS)}; "
                         f"the spec has {task.spec.splits}")
+    resolved = resolve_protocol(task.spec, protocol)
+    opts: dict[str, Any] = {"standardize": resolved.settings["standardize"]}
+    opts.update(task.spec.probe.options)
+    opts.update(options or {})
+    get_family(task.spec.type).check_options(task.spec, opts)  # before any extraction
     ext = extract_features(model, task, root=root, device=device, options=extract_options, progress=progress)
     if not ext.complete:
         raise SpecError(f"task {task.name}: feature extraction is incomplete (another rank still running?)")
@@ -123,9 +131,7 @@ def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = Non
     settings = TrainSettings(hidden=p.hidden if head == "mlp" else None, dropout=p.dropout if head == "mlp" else 0.0,
                              max_epochs=int(max_epochs or p.max_epochs), lr_patience=p.lr_patience,
                              early_stop_patience=p.early_stop_patience)
-    opts = dict(p.options)
-    opts.update(options or {})
-    return ProbeSetup(task, ext, settings, int(batch_size or p.batch_size), opts, torch.device(device))
+    return ProbeSetup(task, ext, settings, int(batch_size or p.batch_size), opts, torch.device(device), resolved)
 
 
 def default_lrs(task: Task) -> list[float]:
@@ -152,6 +158,7 @@ def run_probe(
     progress: bool = True,
     write: bool = True,
     threads: int | None = None,
+    protocol: str | None = None,
 ) -> tuple[RunResult, Path | None]:
     """Probe ``model`` on ``task`` with MARBLE's protocol; every head in one pass.
 
@@ -169,6 +176,8 @@ def run_probe(
         write: write the results JSON.
         threads: torch CPU threads for training (None: one thread for small heads or a busy machine,
             see :func:`mertbench.probe.trainer.auto_threads`).
+        protocol: evaluation protocol (``protocols/<name>.yaml``; default ``mertbench``), refined by
+            the spec's ``protocols:`` block; recorded in provenance and the config hash.
 
     Returns:
         ``(result, path)`` (path None when ``write`` is False).
@@ -176,7 +185,8 @@ def run_probe(
     t0 = time.perf_counter()
     task = as_task(task)
     setup = make_setup(model, task, head=head, max_epochs=max_epochs, batch_size=batch_size, root=root,
-                       device=device, options=options, extract_options=extract_options, progress=progress)
+                       device=device, options=options, extract_options=extract_options, progress=progress,
+                       protocol=protocol)
     stored = setup.extraction.cache.layers
     layer_arg = layer
     if isinstance(layer, str) and layer.strip().lower() == "spec":
@@ -255,12 +265,11 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
     }
     hyper.update(family.hyperparameters())
     hyper["standardize"] = family.standardized
+    hyper["protocol"] = setup.protocol.record()
     if sel.undefined:
         hyper["undefined_metrics"] = sel.undefined
     if family.notes:
         hyper["metric_notes"] = list(family.notes)
-    if family.option_notes:
-        hyper["option_notes"] = family.option_notes
     hyper["monitor"] = family.monitor
     strategies = {k: [c.get("strategy") for c in v] for k, v in sel.contexts.items() if any("strategy" in c for c in v)}
     if strategies:
@@ -278,7 +287,8 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
                                                                              "train_wall_s", "ensemble_strategy")},
               "seeds": seeds}
     prov = provenance(config=config, task_version=spec.version, dataset_fingerprint=ext.dataset.fingerprint(),
-                      seed=seeds, device=setup.device, wall_time_s=round(wall, 3))
+                      seed=seeds, device=setup.device, wall_time_s=round(wall, 3),
+                      protocol=setup.protocol.name, protocol_version=setup.protocol.version)
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     return RunResult(
         model=ext.model_spec, model_fingerprint=ext.encoder_info.get("fingerprint"), task=spec.name,

@@ -307,4 +307,6 @@ def synthetic_clip_setup(folder: Path, *, num_layers: int = 13, dim: int = 768, 
                              lr_patience=lr_patience, early_stop_patience=early_stop_patience)
     import torch
 
-    return ProbeSetup(task, ext, settings, batch_size, {}, torch.device(device))
+    from mertbench.tasks.protocol import resolve_protocol
+
+    return ProbeSetup(task, ext, settings, batch_size, {}, torch.device(device), resolve_protocol(spec))

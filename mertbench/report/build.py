@@ -27,6 +27,7 @@ from mertbench.report.layout import official_groups, suite_groups, table_of
 from mertbench.report.reference import OFFICIAL_TASKS, PublishedRow, reference_rows
 from mertbench.report.table import Cell, Row, Table, TaskGroup, display_factor, finalize
 from mertbench.results import RunResult
+from mertbench.tasks.protocol import DEFAULT_PROTOCOL, get_protocol
 from mertbench.tasks.spec import TaskSpec
 
 SUITES = ("official", "render", "custom", "all")
@@ -133,6 +134,33 @@ def _provenance_line(model: str, selections: dict[str, Selection]) -> str:
             f"seeds {' / '.join(seeds)}; device {devices}; task versions: {tasks}.")
 
 
+def run_protocol(res: RunResult) -> str:
+    """The protocol a result was made with (results from before protocols ran ``mertbench``'s)."""
+    return res.provenance.protocol or DEFAULT_PROTOCOL
+
+
+def _protocol_label(res: RunResult) -> str:
+    """``name vN``; results written before protocols existed ran ``mertbench`` v1's settings."""
+    version = res.provenance.protocol_version
+    if res.provenance.protocol is None:
+        version = 1
+    return run_protocol(res) + (f" v{version}" if version is not None else "")
+
+
+def _mixed_protocols(group: TaskGroup, rows: list[Row]) -> str:
+    """``""`` when the shown runs of ``group`` share one protocol and task version, else which rows differ."""
+    by: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in rows:
+        sel = row.selections.get(group.task)
+        if sel is not None:
+            res = sel.chosen.result
+            by[(_protocol_label(res), res.task_version)].append(row.model)
+    if len(by) < 2:
+        return ""
+    return f"{group.task}: " + ", ".join(f"protocol {p}, task version {v}: {', '.join(ms)}"
+                                         for (p, v), ms in sorted(by.items()))
+
+
 def _how_chosen(sel: Selection, group: TaskGroup) -> str:
     """How the shown run was chosen, true to what :func:`select_run` did: the newest *of the
     current task version* when a newer run of another version was set aside."""
@@ -154,7 +182,8 @@ def _limited(items: list[str], what: str) -> list[str]:
 
 def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reason: str,
                  runs: dict[str, dict[str, list[RunRecord]]], models: list[str], requested_models: bool,
-                 refs: list[PublishedRow], pick: str, layer: str, decimals: int) -> Table:
+                 refs: list[PublishedRow], pick: str, layer: str, decimals: int,
+                 mix_protocols: bool = False) -> Table:
     table = Table(key=key, title=TITLES[key], groups=groups, avg_enabled=avg_enabled,
                   avg_reason=avg_reason, decimals=decimals)
     tasks = set(table.tasks)
@@ -193,6 +222,18 @@ def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reaso
     unfilled = [g.task for g in groups if any(c.metric is None for c in g.columns)]
     notes = table.notes
     caveats = [n for g in groups for n in check_column(g, table.rows)]
+    mixed = [m for g in groups if (m := _mixed_protocols(g, table.rows))]
+    if mixed and not mix_protocols:
+        raise SpecError(f"{table.title}: results of different protocols or task versions in one column: "
+                        + "; ".join(mixed) + ". Re-run the probes so that every row uses one protocol and the "
+                        "current task version, choose one with --protocol NAME, or put them side by side anyway "
+                        "with --mix-protocols")
+    used = sorted({_protocol_label(r.selections[g.task].chosen.result) for g in groups for r in table.rows
+                   if g.task in r.selections})
+    if used:
+        notes.append("Protocol: " + (f"{used[0]} for every measured cell" if len(used) == 1 else
+                                     ", ".join(used) + " (mixed, --mix-protocols)") + " (docs/protocol.md).")
+    notes += [f"Mixed in one column (--mix-protocols): {m}." for m in mixed]
     if layer == "selected":
         notes.append("Cells: test-set value at the layer selected on validation; the layer follows the value "
                      "(Lk = hidden layer k, W = learned weighted sum of all layers); "
@@ -244,7 +285,8 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
                  decimals: int = 1, strict: bool = False,
                  specs: Mapping[str, TaskSpec] | None = None,
                  collection: Collection | None = None,
-                 pretrain_runs: Iterable[str | Path] | None = None) -> Report:
+                 pretrain_runs: Iterable[str | Path] | None = None,
+                 protocol: str | None = None, mix_protocols: bool = False) -> Report:
     """Compile a report.
 
     Args:
@@ -264,11 +306,15 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
         collection: already collected results (default: read ``results_dir``).
         pretrain_runs: pretraining run folders (``mertbench pretrain --out``) or shipped model
             folders: the HTML page shows each one's online-evaluation curve (``eval_curves.png``).
+        protocol: only results of this evaluation protocol (default: every protocol found).
+        mix_protocols: allow one column to hold results of different protocols or task versions
+            (otherwise that is a SpecError naming the rows; with it, a note names them).
 
     Raises:
         ResultsError: nothing to report (no results and no reference rows), or a malformed file
             with ``strict``.
-        SpecError: unknown task, suite, reference set or pick.
+        SpecError: unknown task, suite, reference set, pick or protocol; a column mixing
+            protocols or task versions without ``mix_protocols``.
     """
     if suite not in SUITES:
         raise SpecError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
@@ -291,9 +337,14 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
     # runs by table -> model -> task
     by_table: dict[str, dict[str, dict[str, list[RunRecord]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     unknown: dict[str, int] = defaultdict(int)
-    filtered_models = filtered_tasks = 0
+    filtered_models = filtered_tasks = other_protocol = 0
+    if protocol is not None:
+        get_protocol(protocol)  # unknown name: SpecError listing the protocols
     for rec in coll.runs:
         res = rec.result
+        if protocol is not None and run_protocol(res) != protocol:
+            other_protocol += 1
+            continue
         spec = specs.get(res.task)
         if spec is None:
             unknown[res.task] += 1
@@ -338,7 +389,7 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
         models_here = model_list if model_list is not None else sorted(runs)
         tables.append(_build_table(key, groups, avg_enabled, reason, runs, models_here,
                                    model_list is not None, refs if key == "official" else [],
-                                   pick, layer, decimals))
+                                   pick, layer, decimals, mix_protocols))
 
     if not any(r.selections or r.published for t in tables for r in t.rows):
         where = coll.root / "runs"
@@ -365,6 +416,8 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
     if unknown:
         notes.append("Results of tasks without a spec (not used; add their spec folder to MERTBENCH_TASKS): "
                      + ", ".join(f"{t} ({n} run(s))" for t, n in sorted(unknown.items())) + ".")
+    if other_protocol:
+        notes.append(f"Left out: {other_protocol} run(s) of protocols other than {protocol} (--protocol).")
     if filtered_models or filtered_tasks:
         notes.append(f"Left out by the filters: {filtered_models} run(s) of other models, "
                      f"{filtered_tasks} run(s) of other tasks.")

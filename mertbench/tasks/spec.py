@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mertbench.errors import SpecError
+from mertbench.tasks.protocol import ProtocolRefinement
 
 TaskType = Literal["multiclass", "multilabel", "regression", "key", "beat", "separation"]
 FeatureLevel = Literal["clip", "frame"]
@@ -110,6 +111,8 @@ class TaskSpec(_Strict):
     probe: ProbeDefaults = Field(default_factory=ProbeDefaults)
     report_columns: dict[str, str] = Field(
         default_factory=dict, description="metric name -> Table-1 column id (baselines/mert_table1.csv)")
+    protocols: dict[str, ProtocolRefinement] = Field(
+        default_factory=dict, description="per-protocol refinements (protocols/<name>.yaml; docs/protocol.md)")
 
     @model_validator(mode="after")
     def _check(self) -> "TaskSpec":

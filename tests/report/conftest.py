@@ -79,7 +79,8 @@ def make_run(model: str, task: str, test: dict[str, float | list[float]], *, lay
              selected: str | None = "2", created: str = "2026-01-02T10:00:00+00:00", run_id: str | None = None,
              task_version: str = "2", weighted: bool = True, valid: dict[str, float] | None = None,
              git: str = "0123456789abcdef", seeds: list[int] | None = None, fingerprint: str | None = None,
-             skipped: dict[str, int] | None = None, examples: dict[str, int] | None = None) -> RunResult:
+             skipped: dict[str, int] | None = None, examples: dict[str, int] | None = None,
+             protocol: str | None = None) -> RunResult:
     """A run whose test metrics at ``selected`` are ``test`` (lists = per-seed values); other layers
     score lower, validation equals test minus 0.01 unless ``valid`` is given."""
     n = max((len(v) if isinstance(v, list) else 1) for v in test.values())
@@ -102,7 +103,8 @@ def make_run(model: str, task: str, test: dict[str, float | list[float]], *, lay
         layers=per_layer, selected_layer=selected, seeds=seeds if seeds is not None else list(range(n)),
         skipped=skipped or {}, examples=examples or {},
         provenance=Provenance(mertbench_version="0.1.0", git_hash=git, task_version=task_version,
-                              dataset_fingerprint=fingerprint, device="cpu:test", created=created))
+                              dataset_fingerprint=fingerprint, device="cpu:test", created=created,
+                              protocol=protocol, protocol_version=1 if protocol else None))
 
 
 @pytest.fixture

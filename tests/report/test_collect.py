@@ -56,7 +56,10 @@ def test_runs_of_the_current_task_version_are_preferred(specs_dir, put, results_
     put("mine", "emo", {"r2_valence": 0.9, "r2_arousal": 0.9}, task_version="1", run_id="v1",
         created="2026-05-01T00:00:00+00:00")
     put("other", "emo", {"r2_valence": 0.5, "r2_arousal": 0.6}, task_version="1", run_id="stale")
-    table = build_report(results_dir).table("official")
+    with pytest.raises(SpecError, match=r"emo: protocol mertbench v1, task version 1: other, protocol mertbench v1, "
+                                        r"task version 2: mine.*--mix-protocols"):
+        build_report(results_dir)
+    table = build_report(results_dir, mix_protocols=True).table("official")
     rows = {r.model: r for r in table.rows}
     assert rows["mine"].selections["emo"].chosen.result.run_id == "v2"
     assert any("run stale used task version 1, the current spec is version 2" in n for n in table.notes)

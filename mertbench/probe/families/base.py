@@ -69,10 +69,10 @@ class ProbeFamily:
     """Base class. Subclasses set :attr:`out_dim` and implement the methods; the features they get
     (clip or frame) are declared by the task type (:data:`mertbench.tasks.spec.FEATURE_LEVELS`).
 
-    ``OPTIONS`` maps each ``probe.options`` key a family understands to ``"used"`` or to the reason
-    it is not applied (e.g. a MARBLE setting this harness simplifies); options of base classes are
-    inherited. Every option that is not used, known or not, is reported in :attr:`option_notes`
-    (and in the results), never silently dropped.
+    ``OPTIONS`` lists the ``probe.options`` keys a family implements (options of base classes are
+    inherited). Any other key in a spec is a :class:`SpecError` (:meth:`check_options`), so no spec
+    option is ever silently ignored; where this harness does not do what MARBLE does, that is a
+    recorded protocol choice (``protocols/*.yaml``, docs/protocol.md), not a spec option.
     """
 
     #: short description of the loss and head used (goes into results hyperparameters).
@@ -89,19 +89,32 @@ class ProbeFamily:
         self.options = dict(ctx.options)
         self.excluded: dict[str, int] = {}
         self.notes: dict[str, None] = {}
-        known: dict[str, str] = {}
-        for cls in reversed(type(self).__mro__):
-            known.update(getattr(cls, "OPTIONS", {}))
-        self.option_notes: list[str] = []
-        for key, value in self.options.items():
-            if key not in known:
-                self.option_notes.append(f"option {key}={value!r} is not known to the {self.spec.type} probe; ignored")
-            elif known[key] != USED and value not in (False, None, 0, [], {}):  # a disabled feature needs no note
-                self.option_notes.append(f"option {key}={value!r} not applied: {known[key]}")
+        self.check_options(self.spec, self.options)
         names = [m.name for m in self.spec.metrics]
         self.monitor = str(self.options.get("monitor") or self.spec.primary_metric)
         if self.monitor not in names:
             raise SpecError(f"task {self.spec.name}: probe.options.monitor {self.monitor!r} is not one of the metrics {names}")
+
+    @classmethod
+    def known_options(cls) -> set[str]:
+        """Every ``probe.options`` key this family (and its base classes) implements."""
+        known: set[str] = set()
+        for klass in cls.__mro__:
+            known |= set(getattr(klass, "OPTIONS", {}))
+        return known
+
+    @classmethod
+    def check_options(cls, spec: TaskSpec, options: dict[str, Any] | None = None) -> None:
+        """SpecError naming every option of ``options`` (default: the spec's ``probe.options``) that
+        this family does not implement, with the keys it does."""
+        opts = spec.probe.options if options is None else options
+        unknown = sorted(set(opts) - cls.known_options())
+        if unknown:
+            raise SpecError(
+                f"task {spec.name}: probe.options {', '.join(unknown)} not implemented by the {spec.type} probe "
+                f"({cls.__name__}); it implements {', '.join(sorted(cls.known_options()))}. Remove the option; "
+                "where MARBLE does something this harness does not, record it as a protocol choice "
+                "(protocols/*.yaml, docs/protocol.md)")
 
     @property
     def feature_level(self) -> str:

@@ -226,12 +226,11 @@ class KeyFamily(MulticlassFamily):
 
     Options: ``song_ensemble`` (strategies to choose from, default all four of
     :data:`mertbench.metrics.key.ENSEMBLE_STRATEGIES`), ``song_ensemble_select: valid`` (the only
-    choice: the strategy is picked on validation). ``auto_lr_find`` (Lightning's LR finder, used by
-    MARBLE for GS) is not implemented: the learning-rate grid is searched on validation instead.
+    choice: the strategy is picked on validation). MARBLE's LR finder for GS is not implemented: the
+    learning-rate grid is searched on validation (protocol choice ``gs-lr-finder``).
     """
 
-    OPTIONS = {"song_ensemble": USED, "song_ensemble_select": USED,
-               "auto_lr_find": "Lightning's LR finder is not implemented; the lr grid is selected on validation"}
+    OPTIONS = {"song_ensemble": USED, "song_ensemble_select": USED}
 
     def __init__(self, ctx: FamilyContext) -> None:
         from mertbench.metrics.key import ENSEMBLE_STRATEGIES

@@ -41,7 +41,6 @@ class _Track:
     frames: int
 
 
-_NOT_LSTM = "the probe head is the shared per-frame MLP/linear head (no LSTM)"
 
 
 @register_family("separation")
@@ -51,21 +50,16 @@ class SeparationFamily(ProbeFamily):
     Options (names as in the shipped ``musdb-separation`` spec): ``n_fft_at_24k`` (2048, scaled to the
     encoder's rate), ``hop_length_at_24k`` (320; checked against ``sample_rate / frame_rate``),
     ``train_excerpt_s`` (6), ``excerpts_per_track`` (64), ``eval_crop_s`` (null = whole tracks),
-    ``eval_sample_rate`` (``model``). MARBLE's open-unmix head options (``head``, ``lstm_*``,
-    ``bidirectional``, ``one_model_per_stem``), its augmentation (``random_track_mix``,
-    ``source_gain``, ``channel_swap``) and ``wiener_iterations`` are reported as not applied.
+    ``eval_sample_rate`` (``model``). MARBLE's open-unmix LSTM head, its augmentation (random
+    track re-mixing, gains, channel swap) and Wiener filtering are not implemented yet: the
+    ``separation-head`` choice of the ``marble-v1`` protocol records it (docs/protocol.md), and a
+    spec naming those options is refused.
     """
 
     loss_name = "mse on magnitudes (sigmoid mask x mixture magnitude)"
     OPTIONS = {
         "n_fft_at_24k": USED, "hop_length_at_24k": USED, "train_excerpt_s": USED, "excerpts_per_track": USED,
         "eval_crop_s": USED, "eval_sample_rate": USED,
-        "head": _NOT_LSTM, "lstm_layers": _NOT_LSTM, "lstm_hidden": _NOT_LSTM, "bidirectional": _NOT_LSTM,
-        "one_model_per_stem": "one head predicts the masks of all stems at once",
-        "random_track_mix": "features are cached per mixture, so training uses the real mixtures",
-        "source_gain": "no gain augmentation (features are cached per mixture)",
-        "channel_swap": "mono throughout",
-        "wiener_iterations": "no Wiener filtering: masks applied to the complex mixture STFT (mixture phase)",
     }
 
     def __init__(self, ctx: FamilyContext) -> None:
