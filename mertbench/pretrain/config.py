@@ -456,8 +456,9 @@ _PRESET_OVERRIDES: dict[str, dict[str, Any]] = {
         "teacher.fit_max_frames": 100_000,
         "loss.final_dim": 32,
         # the tiny recipe (docs/pretrain.md, "A tiny recipe that learns"): no CQT term, HuBERT's
-        # unmasked-frame term on
-        "loss.cqt": False, "loss.pred_nomask_weight": 1.0,
+        # unmasked-frame term on, and the channel-LayerNorm conv front end (MERT-330M's / HuBERT-large's
+        # extractor mode), which keeps each clip's per-channel levels that MERT-95M's GroupNorm erases
+        "loss.cqt": False, "loss.pred_nomask_weight": 1.0, "model.feat_extract_norm": "layer",
         "optim.steps": 300, "optim.lr": 1e-3, "optim.warmup_fraction": 0.1, "optim.clip_norm": 10.0,
         "data.crop_seconds": 2.0, "data.micro_batch": 8, "data.num_workers": 1, "data.max_hours": 1.0,
         "data.holdout_clips": 12,

@@ -49,6 +49,25 @@ def test_shipped_folder_carries_provenance_and_a_training_curve():
     assert (folder / "model.safetensors").stat().st_size <= 10 * 1024 * 1024
 
 
+def test_shipped_model_was_trained_by_the_documented_tiny_recipe():
+    """docs/pretrain.md's one command (`--preset tiny --steps 6000`) reproduces the shipped run: its
+    recorded configuration is the current tiny preset's but for the steps and the data path."""
+    import json
+
+    from mertbench.pretrain.config import PretrainConfig
+
+    info = json.loads((shipped_dir(TINY_RENDER) / "pretraining.json").read_text())["config"]
+    preset = PretrainConfig.preset("tiny").to_dict()
+    for section in ("model", "teacher", "loss", "mask", "mixture", "optim", "data"):
+        recorded, current = dict(info[section]), dict(preset[section])
+        if section == "optim":
+            assert recorded.pop("steps") == 6000 and current.pop("steps") == 300
+        if section == "data":
+            recorded.pop("path"), current.pop("path")
+        assert recorded == current, section
+    assert info["model"]["feat_extract_norm"] == "layer"
+
+
 def test_damaged_or_missing_weights_are_named(tmp_path, monkeypatch):
     copy = tmp_path / TINY_RENDER
     shutil.copytree(shipped.WEIGHTS_DIR / TINY_RENDER, copy)
