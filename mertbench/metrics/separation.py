@@ -9,7 +9,7 @@ the metric is the mean of the per-stem values over the stems present in every tr
   + eps))`` over all samples and channels, ``eps = 1e-7``, then the **mean over tracks**.
   Computed at whatever rate the arrays are (MARBLE: 24 kHz).
 - ``sdr_museval`` (SiSEC 2018 / BSSEval v4, ``museval.evaluate(mode="v4")``): framewise SDR on
-  1 s windows with 1 s hop (``win = hop = sample_rate`` samples, default 44100), per track the
+  1 s windows with 1 s hop (``win = hop = sample_rate`` samples; ``sample_rate`` is required), per track the
   median over frames (NaN frames, e.g. silent references, ignored as museval's aggregation does),
   then the **median over tracks**. The SDR of a stem in v4 depends only on that stem's reference
   and estimate (the distortion filter is fitted on its own reference), so each stem is evaluated
@@ -109,7 +109,7 @@ def _bsseval_module():  # noqa: ANN202 (museval's metrics module)
     return module
 
 
-def museval_track_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+def museval_track_sdr(reference: np.ndarray, estimate: np.ndarray, *, sample_rate: int) -> float:
     """Median over 1 s frames of the BSSEval v4 SDR (dB) of one track and stem (museval.evaluate)."""
     bsseval = _bsseval_module()
 
@@ -140,8 +140,14 @@ def sdr_global(y_true: Sequence[Mapping], y_pred: Sequence[Mapping], stem: str |
 
 @register_metric("sdr_museval", "max", "db")
 def sdr_museval(y_true: Sequence[Mapping], y_pred: Sequence[Mapping], stem: str | None = None,
-                sample_rate: int = 44100) -> float:
-    """BSSEval v4 SDR (dB): median over 1 s frames per track, median over tracks."""
+                sample_rate: int | None = None) -> float:
+    """BSSEval v4 SDR (dB): median over 1 s frames per track, median over tracks.
+
+    ``sample_rate`` (Hz) of the arrays is required: museval's windows are 1 s = ``sample_rate``
+    samples (the separation probe passes its evaluation rate; there is no 44.1 kHz default)."""
+    if sample_rate is None or int(sample_rate) <= 0:
+        raise SpecError("sdr_museval needs sample_rate= (Hz) of the audio: museval's 1 s windows are that many "
+                        "samples; the separation probe passes its evaluation rate")
     per_stem = []
     for s in _stems(y_true, y_pred, stem):
         vals = np.array([museval_track_sdr(*_pair(t, p, s, i), sample_rate=sample_rate)

@@ -204,9 +204,9 @@ def write_beat_task(data_dir: Path, specs_dir: Path, name: str = "toy-beats", co
 
 def write_separation_task(data_dir: Path, specs_dir: Path, name: str = "toy-stems",
                           counts: dict[str, int] | None = None, seconds: float = 3.0, sr: int = SAMPLE_RATE,
-                          max_epochs: int = 10, seed: int = 0) -> Path:
+                          max_epochs: int = 10, seed: int = 0, museval: bool = False) -> Path:
     """Two stems: ``tone`` (a sine, 200-400 Hz, slow tremolo) and ``noise`` (white noise bursts);
-    the mixture is their sum."""
+    the mixture is their sum. ``museval``: also score the tone with museval's v4 SDR."""
     rng = np.random.default_rng(seed)
     counts = counts or {"train": 6, "valid": 2, "test": 2}
     folder = Path(data_dir) / name
@@ -236,7 +236,9 @@ def write_separation_task(data_dir: Path, specs_dir: Path, name: str = "toy-stem
         "labels": {"names": ["tone", "noise"]},
         "metrics": [{"name": "sdr_tone", "metric": "sdr_global", "scale": "db", "options": {"stem": "tone"}},
                     {"name": "sdr_noise", "metric": "sdr_global", "scale": "db", "options": {"stem": "noise"}},
-                    {"name": "sdr", "metric": "sdr_global", "scale": "db"}],
+                    {"name": "sdr", "metric": "sdr_global", "scale": "db"}]
+        + ([{"name": "sdr_museval_tone", "metric": "sdr_museval", "scale": "db", "options": {"stem": "tone"}}]
+           if museval else []),
         "primary_metric": "sdr",
         "probe": _probe(max_epochs, batch_size=4, options={"train_excerpt_s": 1.0, "excerpts_per_track": 4}),
     }

@@ -108,3 +108,12 @@ def test_sdr_museval_equals_museval_evaluate():
     m = get_metric("sdr_museval")
     assert m(refs, ests, stem="vocals", sample_rate=SR) == pytest.approx(np.median(track_medians["vocals"]), abs=1e-6)
     # (drums: same code path; skipped to keep BSSEval time down)
+
+
+def test_sdr_museval_needs_the_sample_rate():
+    from mertbench.errors import SpecError
+
+    rng = np.random.default_rng(0)
+    refs, ests = _tracks(rng, n_tracks=1, seconds=1)
+    with pytest.raises(SpecError, match="needs sample_rate="):
+        get_metric("sdr_museval")(refs, ests)

@@ -131,6 +131,26 @@ def test_separation_probe_end_to_end(task_env):
     assert "no Wiener" in result.hyperparameters["simplifications"]
 
 
+def test_separation_probe_passes_its_sample_rate_to_museval(task_env, monkeypatch):
+    """Issue 16: museval's 1 s windows must be 1 s at the evaluation rate (24 kHz here), never 44.1 kHz."""
+    import mertbench.metrics.separation as sep
+
+    rates = []
+    real = sep.museval_track_sdr
+
+    def spy(ref, est, *, sample_rate):
+        rates.append(sample_rate)
+        return real(ref, est, sample_rate=sample_rate)
+
+    monkeypatch.setattr(sep, "museval_track_sdr", spy)
+    data, specs = task_env
+    write_separation_task(data, specs, name="stems-mv", counts={"train": 2, "valid": 1, "test": 1}, seconds=2.0,
+                          max_epochs=1, museval=True)
+    result, _ = run_probe(TOY, "stems-mv", layer=2, progress=False, write=False)
+    assert rates and set(rates) == {24000}
+    assert math.isfinite(result.layers["2"]["test"]["sdr_museval_tone"].mean)
+
+
 def test_cli_probe_table_and_json(task_env):
     from typer.testing import CliRunner
 

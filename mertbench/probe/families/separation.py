@@ -244,7 +244,8 @@ class SeparationFamily(ProbeFamily):
             if refs is None:
                 refs = track_refs
             for j in range(len(heads)):
-                results.append({m.name: self.metric(m, refs, ests[j]) for m in specs})
+                # the evaluation rate reaches rate-dependent metrics (museval's 1 s windows)
+                results.append({m.name: self.metric(m, refs, ests[j], {"sample_rate": self.sr}) for m in specs})
         return results
 
     def hyperparameters(self) -> dict[str, Any]:
