@@ -93,11 +93,13 @@ class ResolvedProtocol:
                 "choices": [c.id for c in self.choices]}
 
 
-def _explain(exc: ValidationError) -> str:
+def explain_validation(exc: ValidationError, schema: str) -> str:
+    """``field a.b: message; ...`` for every error of a strict-schema file (``schema``: its name in
+    the "unknown key" message, e.g. ``task``)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = "unknown key (not part of the protocol schema)" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = f"unknown key (not part of the {schema} schema)" if err["type"] == "extra_forbidden" else err["msg"]
         parts.append(f"field {loc}: {msg}")
     return "; ".join(parts)
 
@@ -112,7 +114,7 @@ def load_protocol_file(path: str | Path) -> ProtocolSpec:
     try:
         spec = ProtocolSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{path}: {_explain(exc)}") from exc
+        raise SpecError(f"{path}: {explain_validation(exc, 'protocol')}") from exc
     if spec.name != path.stem:
         raise SpecError(f"{path}: field name: {spec.name!r} must equal the file name {path.stem!r}")
     missing = [k for k, v in spec.settings.model_dump().items() if v is None]

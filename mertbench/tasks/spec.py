@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mertbench.errors import SpecError
-from mertbench.tasks.protocol import ProtocolRefinement
+from mertbench.tasks.protocol import ProtocolRefinement, explain_validation
 
 TaskType = Literal["multiclass", "multilabel", "regression", "key", "beat", "separation"]
 FeatureLevel = Literal["clip", "frame"]
@@ -142,15 +142,6 @@ class TaskSpec(_Strict):
         raise KeyError(name)
 
 
-def _explain(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = "unknown key (not part of the task schema)" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"field {loc}: {msg}")
-    return "; ".join(parts)
-
-
 def parse_spec(data: Any, source: str = "<spec>") -> TaskSpec:
     """Validate a spec given as a mapping; errors name ``source`` and the field."""
     if not isinstance(data, dict):
@@ -158,7 +149,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> TaskSpec:
     try:
         return TaskSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{source}: {_explain(exc)}") from exc
+        raise SpecError(f"{source}: {explain_validation(exc, 'task')}") from exc
 
 
 def load_spec(path: str | Path) -> TaskSpec:

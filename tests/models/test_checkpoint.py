@@ -13,6 +13,7 @@ from mertbench.cli import app
 from mertbench.errors import ModelError
 from mertbench.models.mert import random_mert, save_pretrained
 from mertbench.models.mert.checkpoint import FAIRSEQ_KEY_MAP, fairseq_to_hf, load_fairseq, to_mert_keys
+from tests.fault_injection import Touch
 
 
 @pytest.mark.parametrize("safe", [True, False], ids=["safetensors", "bin"])
@@ -176,18 +177,6 @@ def test_random_baseline_is_deterministic():
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
-class _Touch:
-    """Unpickling this calls ``Path.touch(marker)``: proof of code execution if it ever runs."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):  # noqa: ANN204
-        import pathlib
-
-        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
-
-
 def test_malicious_fairseq_checkpoint_runs_no_code(tmp_path):
     """A fairseq checkpoint is a full pickle (omegaconf configs): it is read weights-only first,
     then with an unpickler that maps every unknown global to an inert stub, so a payload never runs."""
@@ -197,9 +186,9 @@ def test_malicious_fairseq_checkpoint_runs_no_code(tmp_path):
 
     marker = tmp_path / "pwned"
     path = tmp_path / "checkpoint_best.pt"
-    torch.save({"model": {"w": torch.zeros(2)}, "cfg": {"model": {"evil": _Touch(str(marker))}}}, path)
+    torch.save({"model": {"w": torch.zeros(2)}, "cfg": {"model": {"evil": Touch(str(marker))}}}, path)
     control = tmp_path / "control.pt"  # the same payload under full unpickling does run (the test's control)
-    torch.save({"evil": _Touch(str(tmp_path / "control-ran"))}, control)
+    torch.save({"evil": Touch(str(tmp_path / "control-ran"))}, control)
     torch.load(control, weights_only=False)
     assert (tmp_path / "control-ran").exists()
     state, _cfg = read_fairseq_checkpoint(path)

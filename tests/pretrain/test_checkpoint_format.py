@@ -10,18 +10,7 @@ import torch
 
 from mertbench.errors import SpecError
 from mertbench.pretrain import checkpoint as ckpt
-
-
-class _Payload:
-    """Unpickling this calls ``touch(marker)``: proof of code execution if it ever runs."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):  # noqa: ANN204
-        import pathlib
-
-        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+from tests.fault_injection import Touch
 
 
 def test_malicious_checkpoint_is_refused_without_executing(tmp_path):
@@ -29,10 +18,10 @@ def test_malicious_checkpoint_is_refused_without_executing(tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     path = ckpt.checkpoint_path(folder, 5)
-    torch.save({"format": ckpt.FORMAT, "step": 5, "evil": _Payload(str(marker))}, path)
+    torch.save({"format": ckpt.FORMAT, "step": 5, "evil": Touch(str(marker))}, path)
     # the same file opened with full unpickling would run the payload (the test's own control)
     control = tmp_path / "control.pt"
-    torch.save({"evil": _Payload(str(tmp_path / "control-ran"))}, control)
+    torch.save({"evil": Touch(str(tmp_path / "control-ran"))}, control)
     torch.load(control, weights_only=False)
     assert (tmp_path / "control-ran").exists()
     with pytest.raises(SpecError, match="step_0000005.pt"):
@@ -40,7 +29,7 @@ def test_malicious_checkpoint_is_refused_without_executing(tmp_path):
     assert not marker.exists()
     # a raw pickle (not even torch's zip format) is refused too
     raw = folder / "step_0000006.pt"
-    raw.write_bytes(pickle.dumps(_Payload(str(marker))))
+    raw.write_bytes(pickle.dumps(Touch(str(marker))))
     with pytest.raises(SpecError, match="step_0000006.pt"):
         ckpt.load_checkpoint(raw)
     assert not marker.exists()

@@ -4,9 +4,7 @@ temporary file anywhere."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ import pytest
 
 from mertbench.probe.synthetic import write_tone_task
 from mertbench.results import load_result
+from tests.fault_injection import kill_and_rerun
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -53,24 +52,12 @@ def test_kill_9_at_random_points_then_rerun_equals_uninterrupted(task_env, tmp_p
     full = launch("full")
     assert full.wait(timeout=300) == 0, full.stderr.read()
     duration = time.monotonic() - t0
-    rng = random.Random(1)
-    kills = 0
-    for _attempt in range(16):
-        proc = launch("cut")
-        if kills < 3:
-            time.sleep(rng.uniform(0.3, 0.95) * duration)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-        _, err = proc.communicate(timeout=300)
-        if proc.returncode == 0 and kills >= 3:
-            break
-        if proc.returncode == 0:  # done before the kill landed: start over, to kill it again
-            shutil.rmtree(tmp_path / "results-cut")
-            shutil.rmtree(tmp_path / "cache-cut", ignore_errors=True)
-            continue
-        assert proc.returncode == -signal.SIGKILL, err
-    assert proc.returncode == 0 and kills >= 3
+
+    def restart():
+        shutil.rmtree(tmp_path / "results-cut")
+        shutil.rmtree(tmp_path / "cache-cut", ignore_errors=True)
+
+    assert kill_and_rerun(lambda: launch("cut"), duration, restart, seed=1, lo=0.3, hi=0.95) == 3
     (reference,) = _metrics(tmp_path / "results-full")
     cut = _metrics(tmp_path / "results-cut")
     assert cut and all(m == reference for m in cut)

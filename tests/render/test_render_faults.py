@@ -3,13 +3,13 @@ exactly the files of an uninterrupted render, and leaves no temporary file behin
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
+
+from tests.fault_injection import kill_and_rerun
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 TASKS = ["render-pitch", "render-separation"]
@@ -42,23 +42,7 @@ def test_kill_9_at_random_points_then_resume_equals_uninterrupted(tiny_render, t
     import shutil
 
     shutil.rmtree(out)
-    rng = random.Random(0)
-    kills = 0
-    for _attempt in range(16):
-        proc = launch()
-        if kills < 3:
-            time.sleep(rng.uniform(0.1, 0.8) * duration)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-        _, err = proc.communicate(timeout=300)
-        if proc.returncode == 0 and kills >= 3:
-            break
-        if proc.returncode == 0:  # finished before the kill landed: start over, to kill it again
-            shutil.rmtree(out)
-            continue
-        assert proc.returncode == -signal.SIGKILL, err
-    assert proc.returncode == 0 and kills >= 3
+    assert kill_and_rerun(launch, duration, lambda: shutil.rmtree(out)) == 3
     names = [f for f in _files(out) if f != "summary.json"]
     assert not [f for f in _files(out) if ".tmp" in f or f.startswith(".partial")], _files(out)
     expected = [f for f in _files(reference) if f.split("/", 1)[0] in TASKS]
