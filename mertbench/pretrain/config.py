@@ -10,7 +10,8 @@ Presets:
 * ``tiny``: a CPU smoke/demo model (64-channel conv stack, 4 x 192 transformer, 2 s crops, k-means
   log-mel/chroma teacher) that trains 300 steps in a few minutes on 2 cores (one intra-op thread:
   faster than two on a shared machine). Deviates from MERT in size, crop length, teacher, dropout,
-  learning rate, CQT target compression and features penalty (documented in docs/pretrain.md).
+  learning rate, CQT target compression, features penalty, loss terms and the channel-LayerNorm conv
+  front end (documented in docs/pretrain.md).
 * ``small``: a larger CPU model (6 x 256, 4 s crops, EnCodec teacher) for longer CPU runs.
 * ``95m``: MERT-v1-95M as in ``MERT_RVQ-VAE_CQT_95M.yaml`` (post-LN, lr 5e-4, clip 10, dropout 0.1,
   layerdrop 0.05, feature grad x0.1, final_dim 64, 5 s crops, fp16, 16 clips per GPU).
@@ -456,8 +457,8 @@ _PRESET_OVERRIDES: dict[str, dict[str, Any]] = {
         "teacher.fit_max_frames": 100_000,
         "loss.final_dim": 32,
         # the tiny recipe (docs/pretrain.md, "A tiny recipe that learns"): no CQT term, HuBERT's
-        # unmasked-frame term on, and the channel-LayerNorm conv front end (MERT-330M's / HuBERT-large's
-        # extractor mode), which keeps each clip's per-channel levels that MERT-95M's GroupNorm erases
+        # unmasked-frame term on, and the channel-LayerNorm conv front end (HuBERT-large's `layer_norm`
+        # extractor mode), which keeps each clip's per-channel levels that MERT's GroupNorm erases
         "loss.cqt": False, "loss.pred_nomask_weight": 1.0, "model.feat_extract_norm": "layer",
         "optim.steps": 300, "optim.lr": 1e-3, "optim.warmup_fraction": 0.1, "optim.clip_norm": 10.0,
         "data.crop_seconds": 2.0, "data.micro_batch": 8, "data.num_workers": 1, "data.max_hours": 1.0,

@@ -11,19 +11,21 @@ if TYPE_CHECKING:
 
 
 #: characters that start markdown/inline-HTML syntax in a GitHub-flavoured table cell
-_MD_SPECIAL = frozenset("\\`*_[]<>|~&")
+_MD_SPECIAL = frozenset("\\`*_<|~&")
 
 
 def _esc(text: str) -> str:
     """Plain text safe in a markdown table cell or list item: markdown and HTML metacharacters
-    are backslash-escaped, as are the ``:`` of ``scheme://`` and the dot of ``www.`` (GFM
-    autolinks), so a model name can open no link, image, emphasis or tag; an ``_`` between two
+    are backslash-escaped, as are a ``]`` that would close a link (``](`` or ``][``), the ``:`` of
+    ``scheme://`` and the dot of ``www.`` (GFM autolinks), so a model name can open no link,
+    image, emphasis or tag (``<`` is escaped, so ``>`` and lone brackets stay as they are); an ``_`` between two
     letters or digits opens no emphasis in CommonMark and stays as it is; newlines become spaces."""
     text = text.replace("\r", " ").replace("\n", " ")
     out = []
     for i, ch in enumerate(text):
         intraword = ch == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-        if (ch in _MD_SPECIAL and not intraword) or (ch == ":" and text.startswith("//", i + 1)) \
+        closes_link = ch == "]" and text[i + 1:i + 2] in ("(", "[")  # [text](url), ![alt](src), [text][ref]
+        if (ch in _MD_SPECIAL and not intraword) or closes_link or (ch == ":" and text.startswith("//", i + 1)) \
                 or (ch == "." and text[max(0, i - 3):i].lower() == "www"):
             out.append("\\" + ch)
         else:
