@@ -40,7 +40,7 @@ from typing import Any, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mertbench.errors import ResultsError
-from mertbench.io import atomic_write_json
+from mertbench.io import atomic_write_json, remove_stale_temps
 from mertbench.paths import results_root
 
 SCHEMA_VERSION = 1
@@ -195,9 +195,13 @@ def default_path(result: RunResult, root: str | os.PathLike | None = None) -> Pa
 
 
 def write_result(result: RunResult, path: str | os.PathLike | None = None) -> Path:
-    """Validate and write ``result`` atomically; returns the path written."""
+    """Validate and write ``result`` atomically; returns the path written. Temp files that a killed
+    writer left in the same folder (dead pid, see :func:`mertbench.io.remove_stale_temps`) are
+    removed first; readers never take them for results (their names start with a dot)."""
     result = RunResult.model_validate(result.model_dump())
     dest = Path(path) if path is not None else default_path(result)
+    if dest.parent.is_dir():
+        remove_stale_temps(dest.parent, recursive=False)
     atomic_write_json(dest, result.model_dump(mode="json"))
     return dest
 

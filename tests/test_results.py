@@ -105,3 +105,22 @@ def test_atomic_write_uses_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert dest.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_writing_a_result_removes_a_killed_writers_temp(tmp_path):
+    """Issue 20: a probe killed during its results write leaves `.<run>.json.tmp-<pid>-...`; the next
+    write in that folder removes it (dead writers only)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # a pid that no longer runs
+    from mertbench.results import default_path, write_result
+
+    run = _result()
+    dest = default_path(run, tmp_path)
+    dest.parent.mkdir(parents=True)
+    stale = dest.parent / f".old.json.tmp-{proc.pid}-abc.json"
+    stale.write_text("{half")
+    write_result(run, dest)
+    assert dest.is_file() and not stale.exists()

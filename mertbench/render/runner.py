@@ -388,6 +388,12 @@ def render_suite(out: str | os.PathLike | None = None, size: str = "small", seed
         from mertbench.io import remove_stale_temps
 
         remove_stale_temps(out / PARTIAL)  # files and item folders of a killed render (dead writers only)
+        if cache.is_dir():
+            remove_stale_temps(cache)  # parsed pieces a killed render was writing (the cache may be shared)
+        for trash in (out / PARTIAL).glob(".trash-*"):
+            # a finished folder being replaced when a render was killed: its successor is complete
+            # in .partial (marker written before the swap), so the old copy is never needed again
+            shutil.rmtree(trash, ignore_errors=True)
         hashes = {n: plan_hash(n, size, seed) for n in names}
         pending = [n for n in names if not task_complete(out / n, hashes[n])]
         report.skipped_tasks = [n for n in names if n not in pending]

@@ -49,3 +49,17 @@ def test_kill_9_at_random_points_then_resume_equals_uninterrupted(tiny_render, t
     assert names == expected
     for rel in names:
         assert (out / rel).read_bytes() == (reference / rel).read_bytes(), rel
+
+
+def test_a_trash_folder_left_by_a_killed_swap_is_removed(tmp_path, piece_cache):
+    """A render killed while swapping a stale finished task for its new folder left
+    `.partial/.trash-<task>`; the next render removes it."""
+    from mertbench.render import render_suite
+
+    out = tmp_path / "r"
+    render_suite(out, size="tiny", seed=0, workers=1, cache_dir=piece_cache, progress=False, tasks=["render-pitch"])
+    trash = out / ".partial" / ".trash-render-pitch"
+    (trash / "audio").mkdir(parents=True)
+    (trash / "audio" / "x.wav").write_bytes(b"old")
+    render_suite(out, size="tiny", seed=0, workers=1, cache_dir=piece_cache, progress=False, tasks=["render-pitch"])
+    assert not trash.exists()
