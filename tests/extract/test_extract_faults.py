@@ -205,26 +205,26 @@ extract_features(Slow(3, 8, (1,)), sys.argv[1], progress=False,
 @pytest.mark.faults
 @pytest.mark.slow
 def test_kill_9_at_random_points_then_resume_equals_uninterrupted(windowed_task, tmp_path):
-    import random
-    import signal
+    import shutil
+
+    from tests.fault_injection import kill_and_rerun
 
     here = os.path.dirname(__file__)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    rng = random.Random(0)
-    kills = 0
-    for attempt in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", _SLOW_EXTRACT, windowed_task, here], env=env,
+
+    def launch():
+        return subprocess.Popen([sys.executable, "-c", _SLOW_EXTRACT, windowed_task, here], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if attempt < 4:
-            time.sleep(rng.uniform(2.0, 6.0))  # imports take about 2 s; 48 windows x 0.15 s follow
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-        _, err = proc.communicate(timeout=240)
-        if proc.returncode == 0:
-            break
-        assert proc.returncode == -signal.SIGKILL, err
-    assert kills >= 1
+
+    def restart():
+        for child in cache_root().iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    t0 = time.monotonic()
+    assert launch().wait(timeout=240) == 0
+    duration = time.monotonic() - t0
+    restart()
+    assert kill_and_rerun(launch, duration, restart, kills=2, lo=0.3, hi=0.95) == 2
     clean_env = dict(env, MERTBENCH_CACHE=str(tmp_path / "clean"))
     subprocess.run([sys.executable, "-c", _SLOW_EXTRACT, windowed_task, here], env=clean_env, check=True,
                    capture_output=True, timeout=240)
