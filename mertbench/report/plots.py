@@ -197,7 +197,11 @@ def heatmap(table: Table) -> Plot | None:
         if all(c.direction == "min" for c in g.columns):
             scaled = 1.0 - scaled
         norm[:, j] = scaled
-    fig = Figure(figsize=(2.2 + 0.85 * len(groups), 1.4 + 0.42 * len(rows)), layout="constrained")
+    # room for the tick labels (about 0.07 in per 8-pt character) so that constrained layout never collapses
+    # the axes when a model or task name is long and the table is small
+    ylab = max(len(r.model) + 2 for r in rows) * 0.07
+    xlab = max(len(g.task) for g in groups) * 0.07 * 0.65  # x labels are rotated by 40 degrees
+    fig = Figure(figsize=(2.2 + ylab + 0.85 * len(groups), 1.4 + xlab + 0.42 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
     from matplotlib import colormaps
 

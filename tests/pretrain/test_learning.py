@@ -78,15 +78,22 @@ def test_seen_frames_are_predicted_clearly_better_than_the_label_prior(synth_cor
 @pytest.mark.slow
 def test_labels_shifted_against_the_audio_fit_worse_than_aligned_ones(synth_corpus, micro_config, tmp_path,
                                                                         monkeypatch):
-    """Teacher codes read 6 frames (80 ms) late fit measurably worse than codes of the frames themselves."""
+    """Teacher codes read 20 frames (267 ms, about one note of the synthetic melodies) late carry nearly no
+    information about the frames the model sees, so they fit far worse than the codes of the frames themselves.
+
+    Measured (torch 2.13 CPU, one thread): aligned 1.13 nats, shifted 2.65, label prior 2.63. A 6-frame shift
+    (80 ms) gave 1.13 against 1.30: too small a gap to assert across machines.
+    """
     _, aligned = _seen_frame_run(synth_corpus, micro_config, tmp_path, "aligned")
     from mertbench.pretrain.teachers import cache
 
     original = cache.FrameStore.get
 
     def shifted(self, i, start, count):
-        return original(self, i, start + 6, count)
+        return original(self, i, start + 20, count)
 
     monkeypatch.setattr(cache.FrameStore, "get", shifted)
     _, late = _seen_frame_run(synth_corpus, micro_config, tmp_path, "shifted")
-    assert aligned["eval_ce_unmasked"] < late["eval_ce_unmasked"] - 0.2, (aligned, late)
+    gap = late["eval_ce_unmasked"] - aligned["eval_ce_unmasked"]
+    assert gap > 0.8, (f"held-out seen-frame CE aligned {aligned['eval_ce_unmasked']:.3f} vs shifted "
+                       f"{late['eval_ce_unmasked']:.3f} (prior {late['eval_prior_ce']:.3f}): gap {gap:.3f} <= 0.8")
