@@ -16,6 +16,7 @@ BENCH_MODULES: list[str] = [
     "mertbench.bench.encoder_bench",
     "mertbench.bench.pretrain_bench",
     "mertbench.bench.probe_bench",
+    "mertbench.bench.separation_bench",
 ]
 
 

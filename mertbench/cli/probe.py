@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(..., "--model", "-m", help="Model spec: registered name, checkpoint folder or module:factory."),
         task: str = typer.Option(..., "--task", "-t", help="Task name (see `mertbench tasks`)."),
         layer: str = typer.Option("all", "--layer", help="all (every layer + weighted sum, one pass), weighted, N, a list 3,5,7, or spec (the task's MARBLE layer)."),
-        head: Optional[str] = typer.Option(None, "--head", help="mlp (MARBLE: 512 hidden, ReLU, dropout 0.2) or linear."),
+        head: Optional[str] = typer.Option(None, "--head", help="mlp (MARBLE: 512 hidden, ReLU, dropout 0.2), linear, or openunmix (separation: MARBLE's LSTM head)."),
         seeds: int = typer.Option(1, "--seeds", help="Number of seeds K (0..K-1); metrics get mean and 95% CI."),
         lr: list[str] = typer.Option([], "--lr", help="Learning rate(s): repeat or comma-separate for a grid chosen on validation."),
         root: Optional[str] = typer.Option(None, "--root", help="The task's data folder."),

@@ -89,12 +89,13 @@ class ProbeSetup:
     options: dict[str, Any]
     device: torch.device
     protocol: ResolvedProtocol
+    head: str = "mlp"
 
     def family(self, configs: Sequence[HeadConfig], ram_budget_gb: float = 4.0) -> tuple[ProbeFamily, dict[int, int], list[int]]:
         stored = self.extraction.cache.layers
         cache_pos, pos, wpos = positions_for(configs, stored)
         ctx = FamilyContext(self.task.spec, self.extraction.dataset, self.extraction, cache_pos, self.device,
-                            self.batch_size, self.options, ram_budget_gb)
+                            self.batch_size, self.options, ram_budget_gb, self.head)
         return get_family(self.task.spec.type)(ctx), pos, wpos
 
     def train(self, configs: Sequence[HeadConfig], on_epoch: Callable | None = None,
@@ -121,17 +122,18 @@ def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = Non
     opts.update(task.spec.probe.options)
     opts.update(options or {})
     get_family(task.spec.type).check_options(task.spec, opts)  # before any extraction
+    get_family(task.spec.type).check_head(task.spec, head or task.spec.probe.head)
     ext = extract_features(model, task, root=root, device=device, options=extract_options, progress=progress)
     if not ext.complete:
         raise SpecError(f"task {task.name}: feature extraction is incomplete (another rank still running?)")
     p = task.spec.probe
     head = head or p.head
-    if head not in ("mlp", "linear"):
-        raise SpecError(f"--head must be 'mlp' or 'linear', got {head!r}")
-    settings = TrainSettings(hidden=p.hidden if head == "mlp" else None, dropout=p.dropout if head == "mlp" else 0.0,
+    get_family(task.spec.type).check_head(task.spec, head)
+    settings = TrainSettings(hidden=p.hidden if head != "linear" else None,
+                             dropout=p.dropout if head != "linear" else 0.0,
                              max_epochs=int(max_epochs or p.max_epochs), lr_patience=p.lr_patience,
                              early_stop_patience=p.early_stop_patience)
-    return ProbeSetup(task, ext, settings, int(batch_size or p.batch_size), opts, torch.device(device), resolved)
+    return ProbeSetup(task, ext, settings, int(batch_size or p.batch_size), opts, torch.device(device), resolved, head)
 
 
 def default_lrs(task: Task) -> list[float]:
@@ -252,7 +254,7 @@ def _result(setup: ProbeSetup, family: ProbeFamily, sel: Selection, results: lis
     s = setup.settings
     hyper: dict[str, Any] = {
         "layer": str(layer_arg if layer_arg is not None else "all"), "spec_layer": spec.probe.layer,
-        "head": "mlp" if s.hidden is not None else "linear",
+        "head": setup.head,
         "hidden": s.hidden, "dropout": s.dropout, "batch_size": setup.batch_size,
         "optimizer": "adam", "lr_grid": lrs, "lr": sel.lr_per_layer[sel.selected],
         "lr_per_layer": sel.lr_per_layer, "valid_grid": sel.grid,

@@ -204,9 +204,14 @@ def write_beat_task(data_dir: Path, specs_dir: Path, name: str = "toy-beats", co
 
 def write_separation_task(data_dir: Path, specs_dir: Path, name: str = "toy-stems",
                           counts: dict[str, int] | None = None, seconds: float = 3.0, sr: int = SAMPLE_RATE,
-                          max_epochs: int = 10, seed: int = 0, museval: bool = False) -> Path:
+                          max_epochs: int = 10, seed: int = 0, museval: bool = False, channels: int = 1,
+                          probe: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> Path:
     """Two stems: ``tone`` (a sine, 200-400 Hz, slow tremolo) and ``noise`` (white noise bursts);
-    the mixture is their sum. ``museval``: also score the tone with museval's v4 SDR."""
+    the mixture is their sum. ``museval``: also score the tone with museval's v4 SDR.
+
+    ``channels`` 2 writes stereo files (the tone panned left, the noise right); ``probe`` updates
+    the spec's probe block (e.g. ``{"head": "openunmix", "hidden": 16}``), ``options`` its
+    ``probe.options``."""
     rng = np.random.default_rng(seed)
     counts = counts or {"train": 6, "valid": 2, "test": 2}
     folder = Path(data_dir) / name
@@ -219,12 +224,17 @@ def write_separation_task(data_dir: Path, specs_dir: Path, name: str = "toy-stem
             gate = (np.sin(2 * np.pi * rng.uniform(1, 3) * t + rng.uniform(0, 6)) > 0).astype(np.float64)
             noise = 0.2 * rng.standard_normal(n) * gate
             stems = {"tone": tone, "noise": noise}
+            if channels == 2:
+                stems = {"tone": np.stack([0.9 * tone, 0.3 * tone], axis=1),
+                         "noise": np.stack([0.3 * noise, 0.9 * noise], axis=1)}
+            elif channels != 1:
+                raise ValueError("channels must be 1 or 2")
             base = f"audio/{split}/{i:04d}"
             label = {}
             for stem, audio in stems.items():
                 _write_wav(folder / f"{base}/{stem}.wav", audio, sr)
                 label[stem] = f"{base}/{stem}.wav"
-            _write_wav(folder / f"{base}/mixture.wav", tone + noise, sr)
+            _write_wav(folder / f"{base}/mixture.wav", stems["tone"] + stems["noise"], sr)
             rows.append({"audio": f"{base}/mixture.wav", "label": label})
         _write_split(folder, split, rows)
     spec = {
@@ -240,7 +250,9 @@ def write_separation_task(data_dir: Path, specs_dir: Path, name: str = "toy-stem
         + ([{"name": "sdr_museval_tone", "metric": "sdr_museval", "scale": "db", "options": {"stem": "tone"}}]
            if museval else []),
         "primary_metric": "sdr",
-        "probe": _probe(max_epochs, batch_size=4, options={"train_excerpt_s": 1.0, "excerpts_per_track": 4}),
+        "probe": {**_probe(max_epochs, batch_size=4,
+                           options={"train_excerpt_s": 1.0, "excerpts_per_track": 4, **(options or {})}),
+                  **(probe or {})},
     }
     return _write_spec(Path(specs_dir), spec)
 
@@ -311,4 +323,5 @@ def synthetic_clip_setup(folder: Path, *, num_layers: int = 13, dim: int = 768, 
 
     from mertbench.tasks.protocol import resolve_protocol
 
-    return ProbeSetup(task, ext, settings, batch_size, {}, torch.device(device), resolve_protocol(spec))
+    return ProbeSetup(task, ext, settings, batch_size, {}, torch.device(device), resolve_protocol(spec),
+                      "mlp" if hidden else "linear")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from mertbench.probe.families.base import ProbeFamily
-from mertbench.probe.heads import HeadBank, HeadConfig, seed_stream
+from mertbench.probe.heads import HeadConfig, seed_stream
 from mertbench.probe.optim import BatchedAdam, EarlyStopping, PlateauSchedule
 from mertbench.threads import cpu_threads, machine_busy
 
@@ -131,8 +131,7 @@ def _train_heads(
 ) -> list[HeadResult]:
     t0 = time.perf_counter()
     device = torch.device(device)
-    bank = HeadBank(configs, positions, weighted_positions, dim, settings.hidden, family.out_dim,
-                    settings.dropout, device)
+    bank = family.make_bank(configs, positions, weighted_positions, dim, settings, device)
     all_configs = list(bank.configs)
     n = len(all_configs)
     mode = family.primary_direction()
@@ -194,8 +193,8 @@ def _train_heads(
             for s in list(data_gens):
                 if s not in bank.seeds:
                     del data_gens[s], drop_gens[s]
-    final = HeadBank(all_configs, positions, weighted_positions, dim, settings.hidden, family.out_dim,
-                     settings.dropout, device, {k: v.clone() for k, v in best.items()})
+    final = family.make_bank(all_configs, positions, weighted_positions, dim, settings, device,
+                             {k: v.clone() for k, v in best.items()})
     contexts: list[dict[str, Any]] = [{} for _ in all_configs]
     with torch.no_grad():
         valid = family.evaluate(final, "valid", None, contexts)

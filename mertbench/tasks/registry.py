@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from mertbench.errors import DataError, SpecError
 from mertbench.paths import data_root, resource_dir
@@ -71,7 +72,9 @@ def spec_dirs() -> list[Path]:
 
 
 @lru_cache(maxsize=8)
-def _load_all(key: tuple[str, ...]) -> dict[str, Task]:
+def _load_all(key: tuple[str, ...], signature: tuple[Any, ...] = ()) -> dict[str, Task]:
+    """Specs of the folders ``key``; ``signature`` (spec files and their mtimes) renews the cache
+    when a spec is added, removed or edited in a running process."""
     tasks: dict[str, Task] = {}
     for d in map(Path, key):
         if not d.is_dir():
@@ -86,7 +89,10 @@ def _load_all(key: tuple[str, ...]) -> dict[str, Task]:
 
 def all_tasks() -> dict[str, Task]:
     """Name -> Task for every spec found."""
-    return _load_all(tuple(str(d) for d in spec_dirs()))
+    dirs = tuple(str(d) for d in spec_dirs())
+    signature = tuple((str(p), p.stat().st_mtime_ns) for d in dirs if Path(d).is_dir()
+                      for p in sorted(Path(d).glob("*.yaml")))
+    return _load_all(dirs, signature)
 
 
 def list_tasks(suite: str | None = None) -> list[Task]:

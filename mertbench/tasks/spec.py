@@ -80,7 +80,8 @@ class ProbeDefaults(_Strict):
     """MARBLE probe defaults for this task (overridable on the command line)."""
 
     layer: int | Literal["all", "weighted"] | None = None
-    head: Literal["mlp", "linear"] = "mlp"
+    head: Literal["mlp", "linear", "openunmix"] = Field(
+        "mlp", description="mlp | linear (every family); openunmix: MARBLE's LSTM separation head (separation only)")
     hidden: int = 512
     dropout: float = 0.2
     lr: float = 1e-3

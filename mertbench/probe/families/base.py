@@ -23,7 +23,8 @@ from mertbench.tasks.spec import MetricSpec, TaskSpec
 
 if TYPE_CHECKING:
     from mertbench.extract.runner import Extraction
-    from mertbench.probe.heads import HeadBank
+    from mertbench.probe.heads import HeadBank, HeadConfig
+    from mertbench.probe.trainer import TrainSettings
 
 #: a frame-level family's per-example record
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class FamilyContext:
         device: training device; batch_size: rows (clip) or excerpts (frame) per batch.
         options: the spec's ``probe.options`` merged with caller overrides.
         ram_budget_gb: cached splits smaller than this are held in memory.
+        head: the head kind (``mlp``, ``linear``, or one the family adds to :attr:`ProbeFamily.HEADS`).
     """
 
     spec: TaskSpec
@@ -60,6 +62,7 @@ class FamilyContext:
     batch_size: int
     options: dict[str, Any] = field(default_factory=dict)
     ram_budget_gb: float = 4.0
+    head: str = "mlp"
 
 
 USED = "used"
@@ -78,6 +81,8 @@ class ProbeFamily:
     #: short description of the loss and head used (goes into results hyperparameters).
     loss_name: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, str]] = {"monitor": USED, "standardize": USED}
+    #: head kinds this family trains (``probe.head`` / ``--head``)
+    HEADS: ClassVar[tuple[str, ...]] = ("mlp", "linear")
 
     out_dim: int
 
@@ -108,6 +113,7 @@ class ProbeFamily:
         """SpecError naming every option of ``options`` (default: the spec's ``probe.options``) that
         this family does not implement, with the keys it does."""
         opts = spec.probe.options if options is None else options
+        cls.check_head(spec, spec.probe.head)
         unknown = sorted(set(opts) - cls.known_options())
         if unknown:
             raise SpecError(
@@ -115,6 +121,13 @@ class ProbeFamily:
                 f"({cls.__name__}); it implements {', '.join(sorted(cls.known_options()))}. Remove the option; "
                 "where MARBLE does something this harness does not, record it as a protocol choice "
                 "(protocols/*.yaml, docs/protocol.md)")
+
+    @classmethod
+    def check_head(cls, spec: TaskSpec, head: str) -> None:
+        """SpecError unless this family trains heads of kind ``head``."""
+        if head not in cls.HEADS:
+            raise SpecError(f"task {spec.name}: head {head!r} is not implemented by the {spec.type} probe "
+                            f"({cls.__name__}); use one of {', '.join(cls.HEADS)}")
 
     @property
     def feature_level(self) -> str:
@@ -135,6 +148,16 @@ class ProbeFamily:
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Per-head loss ``[Hg]`` of outputs ``[Hg, B, C]`` of the heads that share ``batch``."""
         raise NotImplementedError
+
+    def make_bank(self, configs: Sequence["HeadConfig"], positions: dict[int, int], weighted_positions: list[int],
+                  dim: int, settings: "TrainSettings", device: torch.device | str,
+                  params: dict[str, torch.Tensor] | None = None) -> "HeadBank":
+        """The heads this family trains: by default the per-frame/clip :class:`HeadBank` (MLP or
+        linear, from ``settings.hidden``); a family with another head kind overrides this."""
+        from mertbench.probe.heads import HeadBank
+
+        return HeadBank(configs, positions, weighted_positions, dim, settings.hidden, self.out_dim,
+                        settings.dropout, device, params)
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, bank: "HeadBank", split: str, names: Sequence[str] | None,

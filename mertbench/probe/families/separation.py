@@ -1,25 +1,35 @@
-"""Source-separation probe: per-frame mask heads over the mixture spectrogram, iSTFT, SDR.
+"""Source-separation probe: mask heads over the mixture spectrogram, Wiener filtering, iSTFT, SDR.
 
-What MARBLE describes (``marble_tasks.md`` §2.14): frame features of the frozen encoder aligned with
-the mixture STFT (n_fft 2048, hop 320 at 24 kHz = the 75 Hz token rate), an open-unmix-like head
-(3-layer LSTM) predicting magnitude spectrograms through a mask on the mixture magnitude, MSE loss,
-Wiener filtering and iSTFT, global SDR per stem.
+What MARBLE does (``marble_tasks.md`` §2.14): frame features of the frozen encoder aligned with the
+mixture STFT (n_fft 2048, hop 320 at 24 kHz = the 75 Hz token rate), one open-unmix-like network per
+target stem predicting a mask on the mixture magnitude, MSE on magnitudes, Wiener filtering (1 EM
+iteration, residual source, 600-frame windows) and iSTFT, global SDR per stem.
 
-What this family does, and the simplifications (also recorded in each result's hyperparameters):
+Heads (``probe.head`` / ``--head``):
 
-- Head: the shared probe head (MLP 512 / linear, per frame, no LSTM, no batch norm) outputs
-  ``len(stems) x (n_fft/2 + 1)`` values; a sigmoid turns them into one soft mask per stem.
-- Estimated magnitude = mask x mixture magnitude; loss = MSE against each stem's magnitude.
-- Waveforms: mask x complex mixture STFT, iSTFT with the mixture phase (no Wiener filtering).
-- Mono throughout (channels averaged); the STFT hop is ``sample_rate / frame_rate`` so STFT frames
-  and encoder frames coincide; features are trimmed/extended (last frame repeated) to the STFT length.
-- Training: ``excerpts_per_track`` (default 64, as MARBLE) random excerpts of ``train_excerpt_s``
-  (default 6 s) per training track per epoch, from the real mixtures (no random re-mixing of stems,
-  since features are cached per mixture). Evaluation: whole tracks (or the first ``eval_crop_s``).
+- ``openunmix``: MARBLE's head (:class:`mertbench.probe.sequence_heads.OpenUnmixHead`), one network per
+  stem trained side by side on excerpts of ``train_excerpt_s`` seconds read as sequences; options
+  ``lstm_layers`` (3) and ``lstm_bidirectional`` (MARBLE's code: false; its paper: true); the spec's
+  ``hidden`` and ``dropout`` are the LSTM width and dropout. Used by ``musdb-separation``.
+- ``mlp`` / ``linear``: the shared per-frame probe head, sigmoid masks (cheap; ``render-separation``).
+
+Every head: estimated magnitude = mask x mixture magnitude, loss = MSE against each stem's magnitude.
+Waveforms: with ``wiener_iterations`` 0 the magnitudes take the mixture phase; otherwise open-unmix's
+multichannel Wiener filtering through ``norbert`` (``wiener_residual``, ``wiener_window_frames``).
+``channels``: ``mono`` (channel-averaged, MARBLE's head) or ``data`` (one mask per channel of the
+mixture STFT: stereo estimates for stereo data); the encoder always hears its own (mono) input. The
+STFT hop is ``sample_rate / frame_rate`` so STFT frames and encoder frames coincide; features are
+trimmed/extended (last frame repeated) to the STFT length.
+
+Training: ``excerpts_per_track`` (default 64, as MARBLE) random excerpts per training track per
+epoch, from the real mixtures: no random re-mixing, gains or channel swap, since features are cached
+per mixture (protocol choice ``separation-augmentation``). Evaluation: whole tracks (or the first
+``eval_crop_s``), one sequence per track.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -45,22 +55,25 @@ class _Track:
 
 @register_family("separation")
 class SeparationFamily(ProbeFamily):
-    """Mask-predicting heads on frame features of the mixture.
+    """Mask-predicting heads on frame features of the mixture (see the module docstring).
 
-    Options (names as in the shipped ``musdb-separation`` spec): ``n_fft_at_24k`` (2048, scaled to the
-    encoder's rate), ``hop_length_at_24k`` (320; checked against ``sample_rate / frame_rate``),
-    ``train_excerpt_s`` (6), ``excerpts_per_track`` (64), ``eval_crop_s`` (null = whole tracks),
-    ``eval_sample_rate`` (``model``). MARBLE's open-unmix LSTM head, its augmentation (random
-    track re-mixing, gains, channel swap) and Wiener filtering are not implemented yet: the
-    ``separation-head`` choice of the ``marble-v1`` protocol records it (docs/protocol.md), and a
-    spec naming those options is refused.
+    Options: ``n_fft_at_24k`` (2048, scaled to the encoder's rate), ``hop_length_at_24k`` (320; checked
+    against ``sample_rate / frame_rate``), ``train_excerpt_s`` (6), ``excerpts_per_track`` (64),
+    ``eval_crop_s`` (null = whole tracks), ``eval_sample_rate`` (``model``), ``channels`` (``mono``),
+    ``wiener_iterations`` (0), ``wiener_residual`` (true), ``wiener_window_frames`` (600), and for the
+    ``openunmix`` head ``lstm_layers`` (3), ``lstm_bidirectional`` (true). An option that does not
+    apply to the chosen head or setting is a SpecError.
     """
 
-    loss_name = "mse on magnitudes (sigmoid mask x mixture magnitude)"
+    loss_name = "mse on magnitudes (mask x mixture magnitude)"
     OPTIONS = {
         "n_fft_at_24k": USED, "hop_length_at_24k": USED, "train_excerpt_s": USED, "excerpts_per_track": USED,
-        "eval_crop_s": USED, "eval_sample_rate": USED,
+        "eval_crop_s": USED, "eval_sample_rate": USED, "channels": USED, "wiener_iterations": USED,
+        "wiener_residual": USED, "wiener_window_frames": USED, "lstm_layers": USED, "lstm_bidirectional": USED,
     }
+    HEADS = ("mlp", "linear", "openunmix")
+    #: options that only the open-unmix head reads (an error with another head: never silently ignored)
+    OPENUNMIX_OPTIONS = ("lstm_layers", "lstm_bidirectional")
 
     def __init__(self, ctx: FamilyContext) -> None:
         super().__init__(ctx)
@@ -95,6 +108,33 @@ class SeparationFamily(ProbeFamily):
                 if missing:
                     raise DataError(f"{split}: example {ex.id!r} has no stem(s) {missing} (labels.names = {self.stems})")
 
+        self.head = ctx.head
+        stray = [k for k in self.OPENUNMIX_OPTIONS if k in o and self.head != "openunmix"]
+        if stray:
+            raise SpecError(f"task {self.spec.name}: probe.options {', '.join(stray)} apply to the openunmix head "
+                            f"only; this probe uses head {self.head!r}")
+        self.lstm_layers = int(o.get("lstm_layers", 3))
+        self.lstm_bidirectional = _as_bool(o.get("lstm_bidirectional", True), "lstm_bidirectional", self.spec.name)
+        self.wiener_iterations = int(o.get("wiener_iterations", 0))
+        self.wiener_residual = _as_bool(o.get("wiener_residual", True), "wiener_residual", self.spec.name)
+        self.wiener_window = int(o.get("wiener_window_frames", 600))
+        if self.wiener_iterations < 0 or self.wiener_window < 1 or self.lstm_layers < 1:
+            raise SpecError(f"task {self.spec.name}: wiener_iterations must be >= 0, wiener_window_frames and "
+                            "lstm_layers >= 1")
+        if self.wiener_iterations == 0 and ("wiener_residual" in o or "wiener_window_frames" in o):
+            raise SpecError(f"task {self.spec.name}: wiener_residual / wiener_window_frames need "
+                            "wiener_iterations >= 1 (0 = masks on the mixture STFT, no Wiener filtering)")
+        mode = str(o.get("channels", "mono"))
+        if mode not in ("mono", "data"):
+            raise SpecError(f"task {self.spec.name}: probe.options.channels must be 'mono' (channel-averaged, "
+                            f"MARBLE) or 'data' (as many channels as the mixtures), got {mode!r}")
+        self.channel_mode = mode
+        self.channels = 1
+        if mode == "data":
+            from mertbench.audio import audio_info
+
+            self.channels = int(audio_info(first.path).channels)
+        self.out_dim = len(self.stems) * self.channels * self.bins
         self.stores, self.tracks = self.frame_splits(_Track, check)
         self._audio_cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
         self._audio_bytes = 0
@@ -102,8 +142,9 @@ class SeparationFamily(ProbeFamily):
 
     # --- audio --------------------------------------------------------------------------------
     def _read(self, ex: Example, path: str, start: int, n: int | None) -> np.ndarray:
-        """Mono float32 at the encoder rate: ``n`` samples from sample ``start`` of the excerpt
-        (zero-padded), or the whole (cropped) excerpt when ``n`` is None."""
+        """``[C, samples]`` float32 at the encoder rate (``C`` = :attr:`channels`: channel-averaged
+        when 1; a mono file is repeated on every channel): ``n`` samples from sample ``start`` of the
+        excerpt (zero-padded), or the whole (cropped) excerpt when ``n`` is None."""
         limit = ex.duration_s
         if self.crop_s is not None:
             limit = self.crop_s if limit is None else min(limit, self.crop_s)
@@ -111,12 +152,19 @@ class SeparationFamily(ProbeFamily):
         if limit is not None:
             rest = limit - start / self.sr
             dur = rest if dur is None else min(dur, rest)
+        c = self.channels
         if dur is not None and dur <= 0:
-            return np.zeros(n or 0, dtype=np.float32)
-        audio, _ = load_audio(path, self.sr, start_s=ex.start_s + start / self.sr, duration_s=dur)
+            return np.zeros((c, n or 0), dtype=np.float32)
+        audio, _ = load_audio(path, self.sr, start_s=ex.start_s + start / self.sr, duration_s=dur, mono=c == 1)
+        audio = np.atleast_2d(audio)
+        if audio.shape[0] != c:
+            if audio.shape[0] != 1:
+                raise DataError(f"{path}: {audio.shape[0]} channels where the task's mixtures have {c}")
+            audio = np.repeat(audio, c, axis=0)
         if n is not None:
-            audio = audio[:n] if audio.size >= n else np.pad(audio, (0, n - audio.size))
-        return audio.astype(np.float32, copy=False)
+            k = audio.shape[1]
+            audio = audio[:, :n] if k >= n else np.pad(audio, ((0, 0), (0, n - k)))
+        return np.ascontiguousarray(audio, dtype=np.float32)
 
     def _track_audio(self, split: str, t: int) -> dict[str, np.ndarray]:
         """Whole (cropped) mixture + stems of a track, kept in memory while the budget allows."""
@@ -125,10 +173,10 @@ class SeparationFamily(ProbeFamily):
             return self._audio_cache[key]
         ex = self.tracks[split][t].example
         out = {"mixture": self._read(ex, str(ex.path), 0, None)}
-        n = out["mixture"].size
+        n = out["mixture"].shape[1]
         for s in self.stems:
             a = self._read(ex, ex.label[s], 0, None)
-            out[s] = a[:n] if a.size >= n else np.pad(a, (0, n - a.size))
+            out[s] = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
         size = sum(a.nbytes for a in out.values())
         if self._audio_bytes + size <= self._audio_budget:
             self._audio_cache[key] = out
@@ -142,10 +190,11 @@ class SeparationFamily(ProbeFamily):
         start = start_frame * self.hop
         key = ("train", t)
         tr = self.tracks["train"][t]
-        track_bytes = (tr.frames + 1) * self.hop * 4 * (1 + len(self.stems))
+        track_bytes = (tr.frames + 1) * self.hop * 4 * (1 + len(self.stems)) * self.channels
         if key in self._audio_cache or self._audio_bytes + track_bytes <= self._audio_budget:
             full = self._track_audio("train", t)
-            return {k: np.pad(v[start:start + n], (0, max(0, n - v[start:start + n].size))) for k, v in full.items()}
+            return {k: np.pad(v[:, start:start + n], ((0, 0), (0, max(0, n - v[:, start:start + n].shape[1]))))
+                    for k, v in full.items()}
         ex = tr.example
         out = {"mixture": self._read(ex, str(ex.path), start, n)}
         for s in self.stems:
@@ -186,22 +235,78 @@ class SeparationFamily(ProbeFamily):
             audio = self._excerpt_audio(t, start)
             mixes.append(audio["mixture"])
             targets.append(np.stack([audio[s] for s in self.stems]))
-        mix = torch.as_tensor(np.stack(mixes), device=self.device)  # [B, n]
-        stems = torch.as_tensor(np.stack(targets), device=self.device)  # [B, S, n]
-        mix_mag = self.stft(mix).abs()[..., :w]  # [B, F, w]
-        stem_mag = self.stft(stems.reshape(-1, stems.shape[-1])).abs()[..., :w]
-        stem_mag = stem_mag.reshape(len(items), len(self.stems), self.bins, w)
-        mix_rows = mix_mag.permute(0, 2, 1).reshape(-1, self.bins)  # [B*w, F]
-        tgt_rows = stem_mag.permute(0, 3, 1, 2).reshape(-1, len(self.stems), self.bins)  # [B*w, S, F]
+        b, c, n_s = len(items), self.channels, len(self.stems)
+        mix = torch.as_tensor(np.stack(mixes), device=self.device)  # [B, C, n]
+        stems = torch.as_tensor(np.stack(targets), device=self.device)  # [B, S, C, n]
+        mix_mag = self.stft(mix.reshape(b * c, -1)).abs()[..., :w].reshape(b, c, self.bins, w)
+        stem_mag = self.stft(stems.reshape(b * n_s * c, -1)).abs()[..., :w].reshape(b, n_s, c, self.bins, w)
+        mix_rows = mix_mag.permute(0, 3, 1, 2).reshape(-1, c, self.bins)  # [B*w, C, F]
+        tgt_rows = stem_mag.permute(0, 4, 1, 2, 3).reshape(-1, n_s, c, self.bins)  # [B*w, S, C, F]
         x = self.stores["train"].gather(rows)
         return Batch(x, (mix_rows, tgt_rows), torch.as_tensor(weight, device=self.device))
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         mix, tgt = batch.target
         hg, b, _ = out.shape
-        est = torch.sigmoid(out).view(hg, b, len(self.stems), self.bins) * mix.view(1, b, 1, self.bins)
-        per = ((est - tgt.unsqueeze(0)) ** 2).mean(dim=(2, 3))
+        est = self.masks(out).view(hg, b, len(self.stems), self.channels, self.bins) * mix.unsqueeze(0).unsqueeze(2)
+        per = ((est - tgt.unsqueeze(0)) ** 2).mean(dim=(2, 3, 4))
         return weighted_mean(per, batch.weight)
+
+    def masks(self, out: torch.Tensor) -> torch.Tensor:
+        """Head outputs -> non-negative masks: a sigmoid for the per-frame heads; the open-unmix head's
+        outputs are already ReLU masks (unbounded, as open-unmix)."""
+        return out if self.head == "openunmix" else torch.sigmoid(out)
+
+    def make_bank(self, configs: Sequence[Any], positions: dict[int, int], weighted_positions: list[int],
+                  dim: int, settings: Any, device: torch.device | str,
+                  params: dict[str, torch.Tensor] | None = None) -> Any:
+        if self.head != "openunmix":
+            return super().make_bank(configs, positions, weighted_positions, dim, settings, device, params)
+        from mertbench.probe.sequence_heads import OpenUnmixHead, SequenceHeadBank
+
+        hidden = int(settings.hidden or 512)
+        stems, per_stem = len(self.stems), self.channels * self.bins
+        layers, bidi, drop = self.lstm_layers, self.lstm_bidirectional, float(settings.dropout)
+
+        def make() -> OpenUnmixHead:
+            return OpenUnmixHead(dim, stems, per_stem, hidden=hidden, layers=layers, bidirectional=bidi, dropout=drop)
+
+        return SequenceHeadBank(configs, positions, weighted_positions, dim, self.out_dim, make, self.excerpt,
+                                device, params)
+
+    def waveforms(self, mag: torch.Tensor, spec: torch.Tensor, n: int) -> np.ndarray:
+        """Stem waveforms ``[S, C, n]`` from estimated magnitudes ``mag`` ``[S, C, F, T]`` and the mixture
+        STFT ``spec`` ``[C, F, T]``: the mixture phase when ``wiener_iterations`` is 0, else open-unmix's
+        multichannel Wiener filtering (initial estimates with the mixture phase, optional residual
+        source = mixture minus the estimates, ``wiener_iterations`` EM iterations of ``norbert``, in
+        windows of ``wiener_window_frames`` frames), then the iSTFT."""
+        if self.wiener_iterations == 0:
+            est = mag * torch.exp(1j * torch.angle(spec)).unsqueeze(0)
+        else:
+            est = torch.as_tensor(self._wiener(mag.cpu().numpy(), spec.cpu().numpy()), device=spec.device)
+        s, c, f, t = est.shape
+        wav = torch.istft(est.reshape(s * c, f, t), self.n_fft, self.hop, window=self.window, center=True, length=n)
+        return wav.reshape(s, c, n).cpu().numpy()
+
+    def _wiener(self, mag: np.ndarray, spec: np.ndarray) -> np.ndarray:
+        try:
+            with warnings.catch_warnings():  # norbert 0.2.1 imports a deprecated scipy.ndimage path
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import norbert
+        except ImportError as e:  # pragma: no cover - a core dependency
+            raise ModelError("Wiener filtering needs norbert: pip install norbert") from e
+        x_all = np.transpose(spec, (2, 1, 0)).astype(np.complex128)  # [T, F, C]
+        v_all = np.transpose(mag, (3, 2, 1, 0)).astype(np.float64)  # [T, F, C, S]
+        out = np.empty(v_all.shape, dtype=np.complex128)
+        for t0 in range(0, x_all.shape[0], self.wiener_window):
+            x, v = x_all[t0:t0 + self.wiener_window], v_all[t0:t0 + self.wiener_window]
+            y = v * np.exp(1j * np.angle(x))[..., None]
+            if self.wiener_residual:
+                y = np.concatenate([y, x[..., None] - y.sum(axis=-1, keepdims=True)], axis=-1)
+            scale = max(1.0, float(np.abs(x).max()) / 10.0)
+            y = norbert.expectation_maximization(y / scale, x / scale, self.wiener_iterations)[0] * scale
+            out[t0:t0 + self.wiener_window] = y[..., :v.shape[-1]]
+        return np.transpose(out, (3, 2, 1, 0))  # [S, C, F, T]
 
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, bank: Any, split: str, names: Sequence[str] | None,
@@ -210,7 +315,7 @@ class SeparationFamily(ProbeFamily):
         tracks = self.tracks[split]
         lengths = []
         for t in range(len(tracks)):
-            n = self._track_audio(split, t)["mixture"].size
+            n = self._track_audio(split, t)["mixture"].shape[1]
             if self.eval_max_frames is not None:
                 n = min(n, self.eval_max_frames * self.hop)
             lengths.append(n)
@@ -228,19 +333,19 @@ class SeparationFamily(ProbeFamily):
             for t, tr in enumerate(tracks):
                 audio = self._track_audio(split, t)
                 n = lengths[t]
-                mix = torch.as_tensor(audio["mixture"][:n], device=self.device)
-                spec = self.stft(mix)  # [F, T]
+                mix = torch.as_tensor(audio["mixture"][:, :n], device=self.device)
+                spec = self.stft(mix)  # [C, F, T]
                 frames = spec.shape[-1]
                 rows = tr.offset + np.minimum(np.arange(frames), tr.frames - 1)
                 x = self.stores[split].gather(rows)
-                masks = torch.sigmoid(sub.predict(x)).view(len(heads), frames, len(self.stems), self.bins)
+                masks = self.masks(sub.predict(x)).view(len(heads), frames, len(self.stems), self.channels,
+                                                        self.bins)
                 for j in range(len(heads)):
-                    est_spec = masks[j].permute(1, 2, 0) * spec.unsqueeze(0)  # [S, F, T]
-                    wav = torch.istft(est_spec, self.n_fft, self.hop, window=self.window, center=True, length=n)
-                    arr = wav.cpu().numpy()
-                    ests[j].append({s: arr[k][None, :] for k, s in enumerate(self.stems)})
+                    mag = masks[j].permute(1, 2, 3, 0) * spec.abs().unsqueeze(0)  # [S, C, F, T]
+                    arr = self.waveforms(mag, spec, n)
+                    ests[j].append({s: arr[k] for k, s in enumerate(self.stems)})
                 if refs is None:
-                    track_refs.append({s: audio[s][:n][None, :] for s in self.stems})
+                    track_refs.append({s: audio[s][:, :n] for s in self.stems})
             if refs is None:
                 refs = track_refs
             for j in range(len(heads)):
@@ -249,11 +354,39 @@ class SeparationFamily(ProbeFamily):
         return results
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "loss": self.loss_name, "stems": self.stems, "n_fft": self.n_fft, "hop": self.hop,
+        out: dict[str, Any] = {
+            "loss": self.loss_name, "separation_head": self.head, "stems": self.stems, "n_fft": self.n_fft,
+            "hop": self.hop, "channels": self.channels, "channel_mode": self.channel_mode,
             "train_excerpt_frames": self.excerpt, "samples_per_track": self.samples_per_track,
-            "eval_max_frames": self.eval_max_frames,
-            "simplifications": ("per-frame probe head (no LSTM, no batch norm); sigmoid masks on the mono "
-                                "mixture magnitude; mixture phase, no Wiener filtering; no random re-mixing "
-                                "of stems in training"),
+            "eval_max_frames": self.eval_max_frames, "wiener_iterations": self.wiener_iterations,
+            "augmentation": "none (features are cached per real mixture; see protocol choice separation-augmentation)",
         }
+        if self.wiener_iterations:
+            out.update(wiener_residual=self.wiener_residual, wiener_window_frames=self.wiener_window,
+                       wiener_library=f"norbert {_version('norbert')}")
+        if self.head == "openunmix":
+            out.update(lstm_layers=self.lstm_layers, lstm_bidirectional=self.lstm_bidirectional,
+                       heads_per_stem="one open-unmix network per stem (trained side by side, summed loss)")
+        else:
+            out["mask"] = "sigmoid, per frame"
+        return out
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _as_bool(value: Any, name: str, task: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise SpecError(f"task {task}: probe.options.{name} must be true or false, got {value!r}")
