@@ -35,6 +35,18 @@ def seed_stream(seed: int, stream: str) -> int:
     return (int(seed) * 1_000_003 + _STREAMS[stream]) % (2 ** 63 - 1)
 
 
+@dataclass
+class TrainSettings:
+    """Hyperparameters shared by all heads of a pass (MARBLE defaults come from the task spec)."""
+
+    hidden: int | None = 512
+    dropout: float = 0.2
+    max_epochs: int = 100
+    lr_patience: int = 5
+    early_stop_patience: int = 10
+    lr_factor: float = 0.5
+
+
 @dataclass(frozen=True, order=True)
 class HeadConfig:
     """One training configuration. ``layer`` is a hidden-state index, or None for the weighted sum."""

@@ -22,21 +22,9 @@ import numpy as np
 import torch
 
 from mertbench.probe.families.base import ProbeFamily
-from mertbench.probe.heads import HeadConfig, seed_stream
+from mertbench.probe.heads import HeadConfig, TrainSettings, seed_stream
 from mertbench.probe.optim import BatchedAdam, EarlyStopping, PlateauSchedule
 from mertbench.threads import cpu_threads, machine_busy
-
-
-@dataclass
-class TrainSettings:
-    """Hyperparameters shared by all heads of a pass (MARBLE defaults come from the task spec)."""
-
-    hidden: int | None = 512
-    dropout: float = 0.2
-    max_epochs: int = 100
-    lr_patience: int = 5
-    early_stop_patience: int = 10
-    lr_factor: float = 0.5
 
 
 @dataclass

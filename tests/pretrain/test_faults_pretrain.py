@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 from mertbench.pretrain.config import PretrainConfig
+from tests.fault_injection import kill_and_rerun
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -45,23 +45,21 @@ def test_kill_9_at_random_points_then_resume_equals_uninterrupted(synth_corpus, 
     full = launch(micro_config(data, tmp_path / "full", **over), "full")
     assert full.wait(timeout=300) == 0
     duration = time.monotonic() - t0  # the whole process: imports, setup, precompute, 10 steps, export
-    rng = random.Random(0)
-    kills = 0
-    for attempt in range(12):
-        cfg = micro_config(data, tmp_path / "cut", **over, **{"run.resume": attempt > 0})
-        proc = launch(cfg, f"cut-{attempt}")
-        if attempt < 4:
-            time.sleep(rng.uniform(0.3, 0.95) * duration)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-        _, err = proc.communicate(timeout=300)
-        if proc.returncode == 0:
-            break
-        assert proc.returncode == -signal.SIGKILL, err
-    else:
-        pytest.fail("the resumed run never finished")
-    assert kills >= 1
+    attempt = [0]
+
+    def rerun():
+        cfg = micro_config(data, tmp_path / "cut", **over, **{"run.resume": attempt[0] > 0})
+        attempt[0] += 1
+        return launch(cfg, "cut")
+
+    def restart():  # a run that finished before its kill landed: start again from nothing
+        shutil.rmtree(tmp_path / "cut", ignore_errors=True)
+        shutil.rmtree(tmp_path / "cache-cut", ignore_errors=True)
+        attempt[0] = 0
+
+    kills = kill_and_rerun(rerun, duration, restart, kills=2, lo=0.3, hi=0.9)
+    assert kills >= 2
+    cfg = micro_config(data, tmp_path / "cut", **over, **{"run.resume": True})
     assert not [p for p in (tmp_path / "cut").rglob("*") if ".tmp-" in p.name]
     wa, wb = _weights(tmp_path / "full" / "export" / "final"), _weights(tmp_path / "cut" / "export" / "final")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -23,8 +23,7 @@ from mertbench.tasks.spec import MetricSpec, TaskSpec
 
 if TYPE_CHECKING:
     from mertbench.extract.runner import Extraction
-    from mertbench.probe.heads import HeadBank, HeadConfig
-    from mertbench.probe.trainer import TrainSettings
+    from mertbench.probe.heads import HeadBank, HeadConfig, TrainSettings
 
 #: a frame-level family's per-example record
 T = TypeVar("T")
