@@ -68,7 +68,10 @@ def test_a_task_refines_a_protocol():
 def test_choices_apply_by_task_and_type():
     ids = lambda name, proto: [c.id for c in resolve_protocol(get_task(name).spec, proto).choices]  # noqa: E731
     assert "gs-lr-finder" in ids("gs-key", "marble-v1") and "gs-lr-finder" not in ids("gtzan-genre", "marble-v1")
-    assert "separation-augmentation" in ids("musdb-separation", "marble-v1")
+    # MUSDB18 trains on re-mixed, gained, swapped excerpts as MARBLE (online encoder); the render task does not
+    assert "separation-augmentation" not in ids("musdb-separation", "marble-v1")
+    assert "separation-augmentation" in ids("render-separation", "marble-v1")
+    assert "separation-remix-draw" in ids("musdb-separation", "marble-v1")
     assert "separation-channels" in ids("musdb-separation", "marble-v1")
     assert "separation-channels" not in ids("render-separation", "marble-v1")
     assert "render-separation-head" in ids("render-separation", "marble-v1")

@@ -14,6 +14,7 @@ positive means every model beats both trivial estimates on every stem.
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -67,9 +68,12 @@ def separation_baselines(task: str = "render-separation", models: str = "cqt,log
     trivial = trivial_estimates(task, root)
     rows: dict[str, dict[str, float]] = {"mixture": trivial["mixture"], "energy-share": trivial["energy-share"]}
     margins = []
+    wall: dict[str, float] = {}
     for model in [m.strip() for m in models.split(",") if m.strip()]:
+        t0 = time.perf_counter()
         result, _ = run_probe(model, task, layer="all", seeds=int(seeds), root=root, device=device,
                               progress=False, write=False)
+        wall[model] = round(time.perf_counter() - t0, 1)
         layer = result.selected_layer
         test = result.layers[layer]["test"]
         metric_of = {m.options.get("stem"): m.name for m in spec.metrics if m.function == "sdr_global"}
@@ -83,5 +87,5 @@ def separation_baselines(task: str = "render-separation", models: str = "cqt,log
         meaning=(f"dB: smallest margin of any probe over the better trivial estimate on any stem of {task} "
                  "(positive: every probe beats both on every stem)"),
         details={"sdr_by_estimate": table, "energy_share": {s: round(v, 3) for s, v in trivial["share"].items()},
-                 "seeds": int(seeds), "head": spec.probe.head},
+                 "seeds": int(seeds), "head": spec.probe.head, "probe_wall_s": wall},
     )

@@ -85,6 +85,7 @@ class Extraction:
         stats: per split ``{"examples", "rows", "audio_seconds", "wall_s", "skipped": {...}}`` for the
             splits extracted in this call (empty for splits found done).
         complete: every requested split is done (False on a non-zero torchrun rank).
+        encoder: the encoder itself (not stored in the cache).
     """
 
     cache: FeatureCache
@@ -96,6 +97,9 @@ class Extraction:
     splits: list[str]
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     complete: bool = True
+    #: the encoder that made (or would make) these features, in eval mode: for probes that must encode
+    #: audio of their own (the separation probe's re-mixed training excerpts). Not part of the cache.
+    encoder: Encoder | None = field(default=None, repr=False, compare=False)
 
     def split(self, name: str) -> SplitFeatures:
         return self.cache.split(name)
@@ -506,7 +510,7 @@ def extract_features(
     cache = FeatureCache.open(folder, config, key, provenance(config=config, task_version=task.spec.version,
                                                                 dataset_fingerprint=dataset.fingerprint()))
     info = dict(encoder.describe(), fingerprint=fingerprint)
-    result = Extraction(cache, dataset, model_spec, info, key, w, splits)
+    result = Extraction(cache, dataset, model_spec, info, key, w, splits, encoder=encoder)
     todo = [s for s in splits if not cache.is_done(s)]
     if not todo:
         return result

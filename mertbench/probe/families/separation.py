@@ -22,9 +22,23 @@ STFT hop is ``sample_rate / frame_rate`` so STFT frames and encoder frames coinc
 trimmed/extended (last frame repeated) to the STFT length.
 
 Training: ``excerpts_per_track`` (default 64, as MARBLE) random excerpts per training track per
-epoch, from the real mixtures: no random re-mixing, gains or channel swap, since features are cached
-per mixture (protocol choice ``separation-augmentation``). Evaluation: whole tracks (or the first
-``eval_crop_s``), one sequence per track.
+epoch. Without augmentation they are excerpts of the real mixtures and their features come from the
+cache. MARBLE's augmentation (open-unmix's training data) is three options:
+
+- ``random_track_mix``: every source of an excerpt comes from its own random training track at its
+  own random offset (open-unmix's ``random_track_mix``; the stems are trained side by side, so every
+  stem is a target and every other stem an interferer from another track, as MARBLE);
+- ``source_gain: [lo, hi]``: each source is scaled by a gain drawn uniformly from ``[lo, hi]``
+  (MARBLE: ``[0.25, 1.25]``);
+- ``channel_swap``: each source's left and right channels are swapped with probability 1/2 (no effect
+  on channel-averaged audio, i.e. with ``channels: mono``, exactly as in MARBLE's mono head).
+
+The mixture is then the sum of the augmented sources, so its features cannot come from the cache:
+with any of the three on, the frozen encoder runs on every training batch (the channel-averaged
+excerpt, normalised as the task's windowing says, ``torch.no_grad``, float32) and the heads see those
+frame features, standardised with the cached training split's moments. Every random draw comes from
+the seed's generator in :meth:`SeparationFamily.epoch_plan`. Evaluation: whole tracks (or the first
+``eval_crop_s``) from the cache, which encodes long tracks in pieces of ``audio.window_s``.
 """
 from __future__ import annotations
 
@@ -51,6 +65,14 @@ class _Track:
     frames: int
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One source of an augmented training excerpt: its track, first frame, gain and channel swap."""
+
+    track: int
+    start: int
+    gain: float
+    swap: bool
 
 
 @register_family("separation")
@@ -60,9 +82,10 @@ class SeparationFamily(ProbeFamily):
     Options: ``n_fft_at_24k`` (2048, scaled to the encoder's rate), ``hop_length_at_24k`` (320; checked
     against ``sample_rate / frame_rate``), ``train_excerpt_s`` (6), ``excerpts_per_track`` (64),
     ``eval_crop_s`` (null = whole tracks), ``eval_sample_rate`` (``model``), ``channels`` (``mono``),
-    ``wiener_iterations`` (0), ``wiener_residual`` (true), ``wiener_window_frames`` (600), and for the
-    ``openunmix`` head ``lstm_layers`` (3), ``lstm_bidirectional`` (true). An option that does not
-    apply to the chosen head or setting is a SpecError.
+    ``wiener_iterations`` (0), ``wiener_residual`` (true), ``wiener_window_frames`` (600), the
+    augmentation ``random_track_mix`` (false), ``source_gain`` (null or ``[lo, hi]``), ``channel_swap``
+    (false), and for the ``openunmix`` head ``lstm_layers`` (3), ``lstm_bidirectional`` (true). An option
+    that does not apply to the chosen head or setting is a SpecError.
     """
 
     loss_name = "mse on magnitudes (mask x mixture magnitude)"
@@ -70,6 +93,7 @@ class SeparationFamily(ProbeFamily):
         "n_fft_at_24k": USED, "hop_length_at_24k": USED, "train_excerpt_s": USED, "excerpts_per_track": USED,
         "eval_crop_s": USED, "eval_sample_rate": USED, "channels": USED, "wiener_iterations": USED,
         "wiener_residual": USED, "wiener_window_frames": USED, "lstm_layers": USED, "lstm_bidirectional": USED,
+        "random_track_mix": USED, "source_gain": USED, "channel_swap": USED,
     }
     HEADS = ("mlp", "linear", "openunmix")
     #: options that only the open-unmix head reads (an error with another head: never silently ignored)
@@ -135,7 +159,14 @@ class SeparationFamily(ProbeFamily):
 
             self.channels = int(audio_info(first.path).channels)
         self.out_dim = len(self.stems) * self.channels * self.bins
+        self.random_track_mix = _as_bool(o.get("random_track_mix", False), "random_track_mix", self.spec.name)
+        self.channel_swap = _as_bool(o.get("channel_swap", False), "channel_swap", self.spec.name)
+        self.source_gain = _gain_range(o.get("source_gain"), self.spec.name)
+        self.augment = self.random_track_mix or self.channel_swap or self.source_gain is not None
         self.stores, self.tracks = self.frame_splits(_Track, check)
+        self._encoder: Any = None
+        if self.augment:
+            self._encoder = self._online_encoder()
         self._audio_cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
         self._audio_bytes = 0
         self._audio_budget = int(ctx.ram_budget_gb * 1e9)
@@ -183,9 +214,10 @@ class SeparationFamily(ProbeFamily):
             self._audio_bytes += size
         return out
 
-    def _excerpt_audio(self, t: int, start_frame: int) -> dict[str, np.ndarray]:
-        """Mixture and stems, ``excerpt * hop`` samples from frame ``start_frame`` (zero-padded):
-        sliced from memory when the track is (or can be) held, else read from disk."""
+    def _excerpt_audio(self, t: int, start_frame: int, parts: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Mixture and stems (or only ``parts``: ``"mixture"`` and stem names) of training track ``t``,
+        ``excerpt * hop`` samples from frame ``start_frame`` (zero-padded): sliced from memory when the
+        track is (or can be) held, else read from disk."""
         n = self.excerpt * self.hop
         start = start_frame * self.hop
         key = ("train", t)
@@ -194,12 +226,80 @@ class SeparationFamily(ProbeFamily):
         if key in self._audio_cache or self._audio_bytes + track_bytes <= self._audio_budget:
             full = self._track_audio("train", t)
             return {k: np.pad(v[:, start:start + n], ((0, 0), (0, max(0, n - v[:, start:start + n].shape[1]))))
-                    for k, v in full.items()}
+                    for k, v in full.items() if parts is None or k in parts}
         ex = tr.example
-        out = {"mixture": self._read(ex, str(ex.path), start, n)}
-        for s in self.stems:
-            out[s] = self._read(ex, ex.label[s], start, n)
-        return out
+        wanted = ["mixture", *self.stems] if parts is None else list(parts)
+        return {k: self._read(ex, str(ex.path) if k == "mixture" else ex.label[k], start, n) for k in wanted}
+
+    # --- online features (augmented excerpts) ------------------------------------------------
+    def _online_encoder(self) -> Any:
+        """The extraction's encoder (loaded again from its spec when the extraction has none), on the
+        training device, in eval mode, with the hidden-state indices the heads read."""
+        ext = self.ctx.extraction
+        encoder = ext.encoder
+        if encoder is None:
+            from mertbench.models.registry import load_model
+
+            encoder = load_model(ext.model_spec)
+        if int(encoder.sample_rate) != self.sr:
+            raise ModelError(f"model {ext.model_spec!r} runs at {encoder.sample_rate} Hz but its cached features "
+                             f"were made at {self.sr} Hz")
+        encoder.eval().to(self.device)
+        cached = list(ext.cache.layers)
+        self._hidden = torch.as_tensor([cached[p] for p in self.ctx.positions], dtype=torch.long, device=self.device)
+        return encoder
+
+    def encode_excerpts(self, mono: np.ndarray) -> torch.Tensor:
+        """Frame features ``[B * excerpt, L', D]`` of mono excerpts ``[B, excerpt * hop]`` (samples at
+        the encoder rate): each excerpt normalised as the cache's windowing (``zmuv``/``peak``/none),
+        encoded in one batch, the selected hidden states, frames trimmed or extended (last frame
+        repeated) to ``excerpt``, standardised as the cached training features."""
+        from mertbench.audio import normalize
+
+        mode = self.ctx.extraction.windowing.normalize
+        wav = torch.as_tensor(np.stack([normalize(m, mode) for m in mono]).astype(np.float32), device=self.device)
+        with torch.no_grad():
+            out = self._encoder(wav)  # [L, B, T, D]
+        out = out.index_select(0, self._hidden).float().permute(1, 2, 0, 3)  # [B, T, L', D]
+        w, t = self.excerpt, out.shape[1]
+        if t < w:
+            out = torch.cat([out, out[:, -1:].expand(-1, w - t, -1, -1)], dim=1)
+        x = out[:, :w].reshape(-1, out.shape[2], out.shape[3])
+        return self.stores["train"]._apply(x)
+
+    def _source_audio(self, src: _Source, stem: str) -> np.ndarray:
+        """``[C, excerpt * hop]`` samples of ``stem`` of training track ``src.track`` from frame
+        ``src.start`` (zero-padded), channel-swapped and scaled by ``src.gain``."""
+        audio = self._excerpt_audio(src.track, src.start, [stem])[stem]
+        if src.swap and audio.shape[0] == 2:
+            audio = audio[::-1]
+        return np.ascontiguousarray(audio * np.float32(src.gain), dtype=np.float32)
+
+    def _augmented_batch(self, items: list[tuple[_Source, ...]]) -> Batch:
+        w = self.excerpt
+        weight = np.zeros(len(items) * w, dtype=np.float32)
+        targets, mixes = [], []
+        for k, sources in enumerate(items):
+            stems = np.stack([self._source_audio(src, s) for src, s in zip(sources, self.stems)])  # [S, C, n]
+            targets.append(stems)
+            mixes.append(stems.sum(axis=0))
+            valid = max(min(w, self.tracks["train"][src.track].frames - src.start) for src in sources)
+            weight[k * w:k * w + valid] = 1.0
+        mix_np = np.stack(mixes)  # [B, C, n]
+        x = self.encode_excerpts(mix_np.mean(axis=1))
+        mix = torch.as_tensor(mix_np, device=self.device)
+        stems_t = torch.as_tensor(np.stack(targets), device=self.device)
+        mix_rows, tgt_rows = self._magnitude_rows(mix, stems_t)
+        return Batch(x, (mix_rows, tgt_rows), torch.as_tensor(weight, device=self.device))
+
+    def _magnitude_rows(self, mix: torch.Tensor, stems: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture ``[B, C, n]`` and stems ``[B, S, C, n]`` -> magnitude rows ``[B*w, C, F]`` and
+        ``[B*w, S, C, F]`` (the first ``excerpt`` STFT frames of each excerpt)."""
+        w, b, c, n_s = self.excerpt, mix.shape[0], self.channels, len(self.stems)
+        mix_mag = self.stft(mix.reshape(b * c, -1)).abs()[..., :w].reshape(b, c, self.bins, w)
+        stem_mag = self.stft(stems.reshape(b * n_s * c, -1)).abs()[..., :w].reshape(b, n_s, c, self.bins, w)
+        return (mix_mag.permute(0, 3, 1, 2).reshape(-1, c, self.bins),
+                stem_mag.permute(0, 4, 1, 2, 3).reshape(-1, n_s, c, self.bins))
 
     def stft(self, audio: torch.Tensor) -> torch.Tensor:
         """Complex STFT ``[..., bins, frames]`` (hann window, centred)."""
@@ -210,19 +310,43 @@ class SeparationFamily(ProbeFamily):
         return math.ceil(len(self.tracks["train"]) * self.samples_per_track / self.batch_size)
 
     def epoch_plan(self, gen: torch.Generator) -> list[Any]:
+        """Batches of ``(track, start frame)`` items, or with augmentation of one :class:`_Source` per
+        stem: with ``random_track_mix`` each source's track and start are drawn on their own, else all
+        sources share the item's track and start; gain and swap are drawn per source."""
         tracks = self.tracks["train"]
         items = torch.arange(len(tracks)).repeat(self.samples_per_track)
         items = items[torch.randperm(len(items), generator=gen)].tolist()
+
+        def start(t: int) -> int:
+            return int(torch.randint(0, max(tracks[t].frames - self.excerpt, 0) + 1, (1,), generator=gen))
+
+        def source(t: int, shared_start: int) -> _Source:
+            first = shared_start
+            if self.random_track_mix:
+                t = int(torch.randint(0, len(tracks), (1,), generator=gen))
+                first = start(t)
+            gain = 1.0
+            if self.source_gain is not None:
+                lo, hi = self.source_gain
+                gain = lo + (hi - lo) * float(torch.rand((), generator=gen))
+            swap = bool(self.channel_swap and float(torch.rand((), generator=gen)) < 0.5)
+            return _Source(t, first, gain, swap)
+
         plan = []
         for b in range(0, len(items), self.batch_size):
-            batch = []
-            for t in items[b:b + self.batch_size]:
-                span = max(tracks[t].frames - self.excerpt, 0)
-                batch.append((t, int(torch.randint(0, span + 1, (1,), generator=gen))))
-            plan.append(batch)
+            if self.augment:
+                batch = []
+                for t in items[b:b + self.batch_size]:
+                    first = -1 if self.random_track_mix else start(t)  # without re-mixing: one excerpt
+                    batch.append(tuple(source(t, first) for _ in self.stems))
+                plan.append(batch)
+            else:
+                plan.append([(t, start(t)) for t in items[b:b + self.batch_size]])
         return plan
 
-    def make_batch(self, items: list[tuple[int, int]]) -> Batch:
+    def make_batch(self, items: list[Any]) -> Batch:
+        if self.augment:
+            return self._augmented_batch(items)
         w = self.excerpt
         rows = np.empty(len(items) * w, dtype=np.int64)
         weight = np.zeros(len(items) * w, dtype=np.float32)
@@ -235,13 +359,9 @@ class SeparationFamily(ProbeFamily):
             audio = self._excerpt_audio(t, start)
             mixes.append(audio["mixture"])
             targets.append(np.stack([audio[s] for s in self.stems]))
-        b, c, n_s = len(items), self.channels, len(self.stems)
         mix = torch.as_tensor(np.stack(mixes), device=self.device)  # [B, C, n]
         stems = torch.as_tensor(np.stack(targets), device=self.device)  # [B, S, C, n]
-        mix_mag = self.stft(mix.reshape(b * c, -1)).abs()[..., :w].reshape(b, c, self.bins, w)
-        stem_mag = self.stft(stems.reshape(b * n_s * c, -1)).abs()[..., :w].reshape(b, n_s, c, self.bins, w)
-        mix_rows = mix_mag.permute(0, 3, 1, 2).reshape(-1, c, self.bins)  # [B*w, C, F]
-        tgt_rows = stem_mag.permute(0, 4, 1, 2, 3).reshape(-1, n_s, c, self.bins)  # [B*w, S, C, F]
+        mix_rows, tgt_rows = self._magnitude_rows(mix, stems)
         x = self.stores["train"].gather(rows)
         return Batch(x, (mix_rows, tgt_rows), torch.as_tensor(weight, device=self.device))
 
@@ -359,8 +479,16 @@ class SeparationFamily(ProbeFamily):
             "hop": self.hop, "channels": self.channels, "channel_mode": self.channel_mode,
             "train_excerpt_frames": self.excerpt, "samples_per_track": self.samples_per_track,
             "eval_max_frames": self.eval_max_frames, "wiener_iterations": self.wiener_iterations,
-            "augmentation": "none (features are cached per real mixture; see protocol choice separation-augmentation)",
         }
+        if self.augment:
+            out["augmentation"] = {
+                "random_track_mix": self.random_track_mix, "source_gain": list(self.source_gain or (1.0, 1.0)),
+                "channel_swap": (False if not self.channel_swap else "per source, p = 0.5" if self.channels == 2
+                                 else "per source, p = 0.5 (no effect on channel-averaged audio)"),
+                "training_features": "online: the frozen encoder on each re-mixed excerpt (float32, no_grad)",
+            }
+        else:
+            out["augmentation"] = "none: excerpts of the real mixtures, features from the cache"
         if self.wiener_iterations:
             out.update(wiener_residual=self.wiener_residual, wiener_window_frames=self.wiener_window,
                        wiener_library=f"norbert {_version('norbert')}")
@@ -379,6 +507,20 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "not installed"
+
+
+def _gain_range(value: Any, task: str) -> tuple[float, float] | None:
+    """``probe.options.source_gain``: null, or ``[lo, hi]`` with ``0 <= lo <= hi``."""
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise SpecError(f"task {task}: probe.options.source_gain must be [lo, hi] (MARBLE: [0.25, 1.25]) or "
+                        f"null, got {value!r}") from None
+    if not (0.0 <= lo <= hi) or not math.isfinite(hi):
+        raise SpecError(f"task {task}: probe.options.source_gain needs 0 <= lo <= hi, got {value!r}")
+    return lo, hi
 
 
 def _as_bool(value: Any, name: str, task: str) -> bool:
