@@ -17,6 +17,7 @@ BENCH_MODULES: list[str] = [
     "mertbench.bench.pretrain_bench",
     "mertbench.bench.probe_bench",
     "mertbench.bench.separation_bench",
+    "mertbench.bench.suite_bench",
 ]
 
 

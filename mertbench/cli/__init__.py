@@ -14,7 +14,7 @@ import typer
 
 from mertbench import __version__
 
-GROUPS = ["tasks", "data", "models", "pretrain", "extract", "probe", "report", "demo", "bench", "plugins"]
+GROUPS = ["tasks", "data", "models", "pretrain", "extract", "probe", "report", "suite", "demo", "bench", "plugins"]
 
 app = typer.Typer(
     name="mertbench",
