@@ -188,10 +188,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/")).strip("_") or "model"
 
 
+def run_folder(model: str, task: str, root: str | os.PathLike | None = None) -> Path:
+    """``<results root>/runs/<model slug>/<task>``: where the results of ``model`` on ``task`` go."""
+    base = Path(root) if root is not None else results_root()
+    return base / "runs" / _slug(model) / task
+
+
 def default_path(result: RunResult, root: str | os.PathLike | None = None) -> Path:
     """``<results root>/runs/<model slug>/<task>/<run_id>.json``."""
-    base = Path(root) if root is not None else results_root()
-    return base / "runs" / _slug(result.model) / result.task / f"{result.run_id}.json"
+    return run_folder(result.model, result.task, root) / f"{result.run_id}.json"
 
 
 def write_result(result: RunResult, path: str | os.PathLike | None = None) -> Path:

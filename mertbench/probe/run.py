@@ -161,6 +161,7 @@ def run_probe(
     write: bool = True,
     threads: int | None = None,
     protocol: str | None = None,
+    path: str | Path | None = None,
 ) -> tuple[RunResult, Path | None]:
     """Probe ``model`` on ``task`` with MARBLE's protocol; every head in one pass.
 
@@ -176,6 +177,7 @@ def run_probe(
         out: results root folder (default ``$MERTBENCH_RESULTS``).
         options: family options overriding ``probe.options`` (e.g. ``{"eval_crop_s": 30}``).
         write: write the results JSON.
+        path: write it to this file (default ``<out>/runs/<model>/<task>/<run_id>.json``).
         threads: torch CPU threads for training (None: one thread for small heads or a busy machine,
             see :func:`mertbench.probe.trainer.auto_threads`).
         protocol: evaluation protocol (``protocols/<name>.yaml``; default ``mertbench``), refined by
@@ -209,13 +211,14 @@ def run_probe(
     sel = select(results, family.monitor, family.primary_direction())
     wall = time.perf_counter() - t0
     result = _result(setup, family, sel, results, configs, lr_list, seed_list, layer_arg, stats, wall)
-    path = None
+    written = None
     if write:
-        path = write_result(result, default_path(result, out) if out is not None else None)
+        dest = Path(path) if path is not None else (default_path(result, out) if out is not None else None)
+        written = write_result(result, dest)
         listed = setup.extraction.skipped_files()
         if listed:
-            write_skipped_list(skipped_list_path(path), listed)
-    return result, path
+            write_skipped_list(skipped_list_path(written), listed)
+    return result, written
 
 
 def skipped_list_path(result_path: Path) -> Path:

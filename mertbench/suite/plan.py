@@ -305,11 +305,31 @@ def _job_state(results_dir: Path, job: SuiteJob, reuse_stale: bool) -> tuple[str
     if status in ("running", "submitted"):
         alive = process_alive(state) if status == "running" else None
         if alive is False:
-            return "todo", state  # killed worker on this host
+            adopted = _adopt_pending(results_dir, job, state)
+            return ("done", adopted) if adopted is not None else ("todo", state)  # killed worker on this host
         if state.get("executor") == "slurm" or alive:
             return "running", state
         return "todo", state  # a local submission that never started (interrupted suite)
     return "todo", state
+
+
+def _adopt_pending(results_dir: Path, job: SuiteJob, state: dict[str, Any]) -> dict[str, Any] | None:
+    """A worker killed after writing its results file and before recording ``done``: when the
+    pending file is there and is a valid result of this job, record the job done."""
+    from mertbench.results import load_result
+    from mertbench.suite.state import now, write_state
+
+    pending = state.get("result_pending")
+    if not pending or not Path(pending).is_file():
+        return None
+    try:
+        result = load_result(pending)
+    except MertbenchError:
+        return None
+    if result.task != job.task or result.seeds != list(range(job.seeds)):
+        return None
+    return write_state(results_dir, job.key, status="done", result=str(pending), finished=now(),
+                       note="adopted: its worker was killed after writing the results file")
 
 
 def _result_version(path: Path) -> str | None:

@@ -36,8 +36,14 @@ def run_suite(plan: SuitePlan, executor: LocalExecutor | SlurmExecutor | None = 
     submission unless ``wait`` (then it polls the jobs' states every ``poll_s`` seconds).
     A failing job is recorded and listed in the outcome; it never stops the others.
     """
+    from mertbench.io import remove_stale_temps
+    from mertbench.suite.state import suite_dir
+
     executor = executor or LocalExecutor()
     t0 = time.perf_counter()
+    for folder in (suite_dir(plan.results_dir), suite_dir(plan.results_dir) / "jobs"):
+        if folder.is_dir():  # temps of state writes a killed suite left behind (dead writers only)
+            remove_stale_temps(folder, recursive=False)
     todo = [p.job for p in plan.pending()]
     outcome = SuiteOutcome(already_done=[p.job for p in plan.jobs if p.status == "done"],
                            missing=list(plan.missing))

@@ -89,16 +89,25 @@ def run_job(job: dict[str, Any], results_dir: str, device: str = "cpu", threads:
 
 
 def _probe(spec: Any, root: Path, device: str, threads: int) -> Path:
+    import secrets
+
     import torch
 
     from mertbench.extract.runner import ExtractOptions
     from mertbench.probe import run_probe
+    from mertbench.results import run_folder
+
+    # the results file is named before it is written: a worker killed after writing it and before
+    # recording "done" leaves a state whose pending result the next plan adopts (not redone)
+    dest = run_folder(spec.model, spec.task, root) / (time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+                                                       + f"-{secrets.token_hex(3)}.json")
+    write_state(root, spec.key, result_pending=str(dest))
 
     torch.set_num_threads(max(1, int(threads)))
     # on a GPU the job's CPUs decode audio for it (MP3 decoding outweighs the forward pass); on a CPU
     # worker they run the model
     decoders = max(1, int(threads)) if device.startswith("cuda") else 1
-    _, path = run_probe(spec.model, spec.task, layer=spec.layer, seeds=int(spec.seeds), out=root,
+    _, path = run_probe(spec.model, spec.task, layer=spec.layer, seeds=int(spec.seeds), out=root, path=dest,
                         device=device, progress=False, protocol=spec.protocol, threads=max(1, int(threads)),
                         extract_options=ExtractOptions(workers=decoders, threads=max(1, int(threads))))
     assert path is not None

@@ -123,3 +123,26 @@ def test_damaged_state_file_is_named_with_the_fix(task_env, tmp_path):
 
     with pytest.raises(ResultsError, match=f"{job.key}.json.*delete it"):
         plan_suite(["logmel"], "tones-a", results_dir=out, calibrate_models=False)
+
+
+def test_results_written_by_a_worker_killed_before_recording_done_are_adopted(task_env, tmp_path):
+    import socket
+
+    from mertbench.probe import run_probe
+
+    data, specs = task_env
+    _tones(data, specs, "tones-a")
+    out = tmp_path / "r"
+    job = plan_suite(["logmel"], "tones-a", seeds=1, results_dir=out, calibrate_models=False).jobs[0].job
+    pending = out / "runs" / "logmel" / "tones-a" / "pending.json"
+    dead = dict(status="running", executor="local", host=socket.gethostname(), pid=2**22 + 12345,
+                result_pending=str(pending), mertbench_version="0.1.0")
+    write_state(out, job.key, **dead)
+    assert plan_suite(["logmel"], "tones-a", seeds=1, results_dir=out, calibrate_models=False).jobs[0].status == "todo"
+    run_probe("logmel", "tones-a", seeds=1, progress=False, path=pending)
+    plan = plan_suite(["logmel"], "tones-a", seeds=1, results_dir=out, calibrate_models=False)
+    assert plan.jobs[0].status == "done" and plan.jobs[0].state["result"] == str(pending)
+    # a pending file of another job (other seeds) is not adopted
+    other = plan_suite(["logmel"], "tones-a", seeds=2, results_dir=out, calibrate_models=False).jobs[0].job
+    write_state(out, other.key, **dead)
+    assert plan_suite(["logmel"], "tones-a", seeds=2, results_dir=out, calibrate_models=False).jobs[0].status == "todo"
