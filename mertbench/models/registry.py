@@ -17,6 +17,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.mert",
     "mertbench.models.hf_audio",
     "mertbench.models.shipped",
+    "mertbench.models.crepe",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
