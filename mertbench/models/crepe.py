@@ -139,8 +139,9 @@ class CrepeEncoder(Encoder):
         return frame_audio(wav.to(self.net.classifier.weight.device), self.hop)
 
     def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``[6, B, T, D]``; every frame depends only on its own 1024 samples, so right padding
-        only adds frames past ``num_frames(length)`` (``lengths`` is not needed)."""
+        """``[6, B, T, D]``. Every frame depends only on its own 1024 samples and the clip is
+        zero-padded at its ends, so zero right-padding changes no frame before ``num_frames(length)``
+        (``lengths`` is not needed)."""
         frames = self._frames(wav)
         b, t, _ = frames.shape
         flat = frames.reshape(b * t, WINDOW)
