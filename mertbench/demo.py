@@ -131,6 +131,12 @@ def random_init_step(pretrained: Path, dest: Path, seed: int) -> Path:
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_pretrained(model, tmp, normalize=normalize)
+    # the leaderboard's name for it (mertbench.models.naming): the preset of the model it mirrors
+    pre_info = pretrained / "pretraining.json"
+    preset = json.loads(pre_info.read_text()).get("preset", "tiny") if pre_info.is_file() else "tiny"
+    meta = json.loads((tmp / "mertbench.json").read_text())
+    meta["display_name"] = f"mert-{preset} (random init, seed {seed})"
+    atomic_write_json(tmp / "mertbench.json", meta)
     tmp.rename(dest)
     return dest
 

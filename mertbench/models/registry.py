@@ -147,10 +147,8 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
     if source in ("none", "random"):
         return source, "yes"
     if source == "shipped":
-        from mertbench.models.shipped import WEIGHTS_DIR
-
-        name = entry.name.removeprefix("random-")
-        return source, "yes" if (WEIGHTS_DIR / name / "SHA256SUMS").is_file() else "missing"
+        folder = Path(__file__).resolve().parent / "weights" / entry.name.removeprefix("random-")  # shipped.WEIGHTS_DIR
+        return source, "yes" if (folder / "SHA256SUMS").is_file() else "missing"
     if source.startswith("hub:"):
         repo = source[4:]
         try:

@@ -86,7 +86,7 @@ def _measured_cells(row: Row, group: TaskGroup, sel: Selection, layer: str, note
     run = sel.chosen.result
     key, note = resolve_layer(run, layer)
     if note:
-        notes.append(f"{row.model}, {group.task}: {note}.")
+        notes.append(f"{row.name}, {group.task}: {note}.")
     for col in group.columns:
         if col.metric is None:
             row.cells[col.id] = Cell(note="no task spec fills this column")
@@ -97,7 +97,7 @@ def _measured_cells(row: Row, group: TaskGroup, sel: Selection, layer: str, note
         mv = run.layers.get(key, {}).get("test", {}).get(col.metric)
         if mv is None:
             msg = f"run {run.run_id} has no test {col.metric!r} at {layer_tag(key)}"
-            notes.append(f"{row.model}, {group.task}: {msg} (blank).")
+            notes.append(f"{row.name}, {group.task}: {msg} (blank).")
             row.cells[col.id] = Cell(note=msg, run_id=run.run_id)
             continue
         f = display_factor(col.scale)
@@ -154,7 +154,7 @@ def _mixed_protocols(group: TaskGroup, rows: list[Row]) -> str:
         sel = row.selections.get(group.task)
         if sel is not None:
             res = sel.chosen.result
-            by[(_protocol_label(res), res.task_version)].append(row.model)
+            by[(_protocol_label(res), res.task_version)].append(row.name)
     if len(by) < 2:
         return ""
     return f"{group.task}: " + ", ".join(f"protocol {p}, task version {v}: {', '.join(ms)}"
@@ -189,11 +189,15 @@ def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reaso
     tasks = set(table.tasks)
     table.rows += [_published_row(r, table) for r in refs]
     missing, several, stale, other = [], [], [], []
+    from mertbench.models.naming import display_names
+
+    labels = display_names(list(models))
     for model in models:
         model_runs = runs.get(model, {})
         if not requested_models and not any(t in model_runs for t in tasks):
             continue
-        row = Row(model=model, source="measured")
+        row = Row(model=model, source="measured", label=labels[model])
+        shown = row.name
         for group in groups:
             recs = model_runs.get(group.task)
             if not recs:
@@ -203,22 +207,22 @@ def _build_table(key: str, groups: list[TaskGroup], avg_enabled: bool, avg_reaso
             sel = select_run(recs, group.version, pick)  # type: ignore[arg-type]
             row.selections[group.task] = sel
             if sel.others:
-                several.append(f"{model}, {group.task}: {len(recs)} runs; showing {_how_chosen(sel, group)} "
+                several.append(f"{shown}, {group.task}: {len(recs)} runs; showing {_how_chosen(sel, group)} "
                                f"(run {sel.chosen.result.run_id}, created {sel.chosen.result.provenance.created}); "
                                f"{len(sel.others)} set aside.")
             if sel.stale_version:
-                stale.append(f"{model}, {group.task}: run {sel.chosen.result.run_id} used task version "
+                stale.append(f"{shown}, {group.task}: run {sel.chosen.result.run_id} used task version "
                              f"{sel.chosen.result.task_version}, the current spec is version {group.version}; "
                              "re-run the probe to compare like with like.")
             _measured_cells(row, group, sel, layer, other)
         absent = [g.task for g in groups if g.task not in row.selections]
         if len(absent) == len(groups):
-            missing.append(f"{model}: no results for any task of this table (row left blank).")
+            missing.append(f"{shown}: no results for any task of this table (row left blank).")
         elif absent:
-            missing.append(f"{model}: no results for {', '.join(absent)} (blank).")
+            missing.append(f"{shown}: no results for {', '.join(absent)} (blank).")
         table.rows.append(row)
         if row.selections:
-            table.provenance.append(_provenance_line(model, row.selections))
+            table.provenance.append(_provenance_line(shown if shown == model else f"{shown} ({model})", row.selections))
     unfilled = [g.task for g in groups if any(c.metric is None for c in g.columns)]
     notes = table.notes
     caveats = [n for g in groups for n in check_column(g, table.rows)]

@@ -70,7 +70,7 @@ def check_column(group: TaskGroup, rows: list[Row]) -> list[str]:
                 reasons.append(f"{share:.0%} of the test examples skipped ({listed})")
             else:
                 what = f"{share:.1%} of test" if share is not None else "share unknown"
-                notes.append(f"{row.model}, {group.task}: run {run.run_id} skipped examples ({listed}; "
+                notes.append(f"{row.name}, {group.task}: run {run.run_id} skipped examples ({listed}; "
                              f"{what}); the value is over the examples it could read.")
         if reasons:
             caveat = "; ".join(reasons)
@@ -78,6 +78,6 @@ def check_column(group: TaskGroup, rows: list[Row]) -> list[str]:
                 cell = row.cells.get(col.id)
                 if cell is not None and cell.value is not None:
                     cell.caveat = caveat
-            notes.append(f"‡ {row.model}, {group.task}: run {run.run_id} {caveat}: not comparable "
+            notes.append(f"‡ {row.name}, {group.task}: run {run.run_id} {caveat}: not comparable "
                          "with the column, never bold, and its row's Avg is not bold.")
     return notes

@@ -71,7 +71,7 @@ def header_label(column: Column) -> str:
 
 def row_label(row: Row) -> str:
     """Model name, with ``†`` for published rows."""
-    return row.model + (" †" if row.published else "")
+    return row.name + (" †" if row.published else "")
 
 
 def avg_text(row: Row, table: Table) -> str:

@@ -39,13 +39,13 @@ figcaption { font-size: 0.8em; color: #555; max-width: 40em; }
 
 def _cell_title(row: Row, col: Column, cell: Cell) -> str:
     if row.published:
-        return f"{row.model}: published{' (taken from earlier publications)' if cell.earlier else ''}"
+        return f"{row.name}: published{' (taken from earlier publications)' if cell.earlier else ''}"
     if cell.value is None:
-        return f"{row.model}, {col.task}: {cell.note or 'no value'}"
+        return f"{row.name}, {col.task}: {cell.note or 'no value'}"
     if cell.caveat:
-        return f"{row.model}, {col.task}: {cell.caveat}"
+        return f"{row.name}, {col.task}: {cell.caveat}"
     sel = row.selections.get(col.task)
-    parts = [f"{row.model}, {col.task} {col.metric}", f"layer {layer_tag(cell.layer)}", f"{cell.n} seed(s)"]
+    parts = [f"{row.name}, {col.task} {col.metric}", f"layer {layer_tag(cell.layer)}", f"{cell.n} seed(s)"]
     if sel is not None:
         res = sel.chosen.result
         parts += [f"run {res.run_id}", f"created {res.provenance.created}",
@@ -82,7 +82,7 @@ def table_html(table: Table, show_layer: bool = True) -> str:
     for row in table.rows:
         cls = " ".join(x for x in ("published" if row.published else "measured",
                                     "aggregate" if row.aggregate else "") if x)
-        name = escape(row.model)
+        name = escape(row.name)
         if row.published:
             name += ' <span class="badge" title="published, not measured by mertbench">published †</span>'
         cells = [f'<th scope="row" class="model">{name}</th>']

@@ -72,7 +72,7 @@ def table_latex(table: Table, show_layer: bool = True, label: str | None = None)
         if prev_source is not None and row.source != prev_source:
             lines.append(r"\midrule")
         prev_source = row.source
-        name = escape(row.model) + (r"$^\dagger$" if row.published else "")
+        name = escape(row.name) + (r"$^\dagger$" if row.published else "")
         cells = [name] + [tex_cell(row.cell(c.id), table.decimals, show_layer) for c in table.columns]
         if table.avg_enabled:
             avg = avg_text(row, table)

@@ -154,7 +154,7 @@ def layer_plot(table: Table, group: TaskGroup) -> Plot | None:
         ax.set_xticks(range(0, max_layer + 1, max(1, math.ceil((max_layer + 1) / 13))))
     ax.set_title(f"{group.task}: {metric} per layer")
     ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color=c, linewidth=2, label=r.model) for c, r in zip(colors, rows)]
+    handles = [Line2D([], [], color=c, linewidth=2, label=r.name) for c, r in zip(colors, rows)]
     handles += [Line2D([], [], color="grey", linestyle="--", label="validation"),
                 Line2D([], [], color="grey", linestyle="-", label="test"),
                 Line2D([], [], color="grey", linestyle=":", label="weighted sum (test)"),
@@ -199,7 +199,7 @@ def heatmap(table: Table) -> Plot | None:
         norm[:, j] = scaled
     # room for the tick labels (about 0.07 in per 8-pt character) so that constrained layout never collapses
     # the axes when a model or task name is long and the table is small
-    ylab = max(len(r.model) + 2 for r in rows) * 0.07
+    ylab = max(len(r.name) + 2 for r in rows) * 0.07
     xlab = max(len(g.task) for g in groups) * 0.07 * 0.65  # x labels are rotated by 40 degrees
     fig = Figure(figsize=(2.2 + ylab + 0.85 * len(groups), 1.4 + xlab + 0.42 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
@@ -213,7 +213,7 @@ def heatmap(table: Table) -> Plot | None:
                 ax.text(j, i, f"{data[i, j]:.{table.decimals}f}", ha="center", va="center", fontsize=7,
                         color="black" if norm[i, j] > 0.55 else "white")
     ax.set_xticks(range(len(groups)), [g.task for g in groups], rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), [r.model + (" †" if r.published else "") for r in rows], fontsize=8)
+    ax.set_yticks(range(len(rows)), [r.name + (" †" if r.published else "") for r in rows], fontsize=8)
     ax.set_title(f"{table.title}: task scores", fontsize=9)
     png, svg = _render(fig)
     caption = ("Task score per model (mean of the task's columns; % or dB). Colours are scaled within each "

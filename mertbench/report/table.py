@@ -86,10 +86,16 @@ class Row:
     avg_best: bool = False
     aggregate: bool = False  # e.g. "previous SOTA": best numbers of different systems
     citation: str | None = None
+    label: str = ""  # the display name (mertbench.models.naming); the model id when empty
 
     @property
     def published(self) -> bool:
         return self.source == "published"
+
+    @property
+    def name(self) -> str:
+        """What tables and plots show: the display name, else the model id."""
+        return self.label or self.model
 
     def cell(self, column_id: str) -> Cell:
         return self.cells.get(column_id) or Cell()
