@@ -1,6 +1,6 @@
-"""Build hook: ship the top-level ``tasks/``, ``baselines/`` and ``protocols/`` folders inside the wheel.
+"""Build hook: ship the top-level ``tasks/``, ``baselines/``, ``protocols/`` and ``deformations/`` folders inside the wheel.
 
-The declarative task specs and baseline specs live at the repository root (where users read and
+The declarative task specs, baseline specs, protocols and deformation vocabulary live at the repository root (where users read and
 edit them). A non-editable ``pip install .`` copies them to ``mertbench/_resources/`` so that
 :func:`mertbench.paths.resource_dir` finds them after installation too.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-RESOURCE_DIRS = ("tasks", "baselines", "protocols")
+RESOURCE_DIRS = ("tasks", "baselines", "protocols", "deformations")
 
 
 class BuildPyWithResources(build_py):

@@ -42,7 +42,7 @@ def results_root() -> Path:
 
 
 def resource_dir(name: str) -> Path:
-    """Folder of shipped declarative files: ``"tasks"``, ``"baselines"`` or ``"protocols"``.
+    """Folder of shipped declarative files: ``"tasks"``, ``"baselines"``, ``"protocols"`` or ``"deformations"``.
 
     In a source checkout or editable install these are the top-level folders of the repository;
     after ``pip install .`` they are copied into ``mertbench/_resources/`` by ``setup.py``.
