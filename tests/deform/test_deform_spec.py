@@ -125,3 +125,15 @@ def test_family_must_match_its_file_name(tmp_path):
     (tmp_path / "misnamed.yaml").write_text(yaml.safe_dump(FAMILY))
     with pytest.raises(SpecError, match="must equal the file name"):
         load_families(tmp_path)
+
+
+def test_docs_list_every_family_and_the_rules():
+    from pathlib import Path
+
+    from mertbench.deform.spec import RULES_OF_KIND
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "robustness.md").read_text(encoding="utf-8")
+    for fam in load_families():
+        assert f"| {fam.family} " in text, fam.family
+    for rule in set().union(*RULES_OF_KIND.values()) | {"keep", "invalid"}:
+        assert f"| `{rule}` |" in text, rule
