@@ -8,7 +8,13 @@ kept, transformed (beat times, key, MIDI pitch, separation stems) or the pair is
 from __future__ import annotations
 
 from mertbench.deform.apply import DeformedExample, apply_to_example
-from mertbench.deform.deformation import Deformation, example_seed, get_deformation, list_deformations
+from mertbench.deform.deformation import (
+    Deformation,
+    example_seed,
+    get_deformation,
+    list_deformations,
+    pick_noise_source,
+)
 from mertbench.deform.errors import DeformationError, DeformationInvalid
 from mertbench.deform.labels import check_valid, rule_for, transform_label, transpose_key, transpose_midi
 from mertbench.deform.spec import DeformationSpec, FamilySpec, load_families, load_family, parse_family
@@ -16,5 +22,5 @@ from mertbench.deform.spec import DeformationSpec, FamilySpec, load_families, lo
 __all__ = [
     "Deformation", "DeformationError", "DeformationInvalid", "DeformationSpec", "DeformedExample", "FamilySpec",
     "apply_to_example", "check_valid", "example_seed", "get_deformation", "list_deformations", "load_families",
-    "load_family", "parse_family", "rule_for", "transform_label", "transpose_key", "transpose_midi",
+    "load_family", "parse_family", "pick_noise_source", "rule_for", "transform_label", "transpose_key", "transpose_midi",
 ]

@@ -5,7 +5,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -20,6 +20,16 @@ def example_seed(seed: int, example_id: str) -> int:
     its own noise and a rerun the same noise (stable across processes and machines)."""
     digest = hashlib.sha256(f"{int(seed)}\x1f{example_id}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
+
+
+def pick_noise_source(example_id: str, candidates: Sequence[str], seed: int = 0, *, exclude: str | None = None) -> str:
+    """A seeded choice among ``candidates`` (e.g. the ids or stem paths of other tracks) for the
+    ``stem_noise`` source of ``example_id``: the same on every rerun, never ``exclude`` (the
+    example's own track)."""
+    pool = sorted(c for c in candidates if c != (exclude if exclude is not None else example_id))
+    if not pool:
+        raise DeformationError(f"no noise source to choose for {example_id!r}: no other track among the candidates")
+    return pool[int(np.random.default_rng(example_seed(seed, example_id)).integers(len(pool)))]
 
 
 @dataclass(frozen=True)

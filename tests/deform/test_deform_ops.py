@@ -109,6 +109,17 @@ def test_stem_noise_mixes_the_callers_stem_at_the_snr(tmp_path):
         d.apply(x, SR, example_id="t1")
 
 
+def test_noise_track_is_a_seeded_choice_of_another_track():
+    from mertbench.deform import pick_noise_source
+
+    tracks = [f"song{i}" for i in range(8)]
+    picks = [pick_noise_source(t, tracks) for t in tracks]
+    assert all(p != t for p, t in zip(picks, tracks)) and len(set(picks)) > 1
+    assert picks == [pick_noise_source(t, list(reversed(tracks))) for t in tracks]  # order-free, rerun-stable
+    with pytest.raises(DeformationError, match="no other track"):
+        pick_noise_source("song0", ["song0"])
+
+
 def test_filters_cut_what_they_should():
     t = np.arange(SR) / SR
     low, mid, high = (np.sin(2 * np.pi * f * t).astype(np.float32) for f in (100, 1000, 8000))
