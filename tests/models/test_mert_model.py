@@ -260,7 +260,7 @@ def test_cli_models_list_shows_geometry_and_parameters():
     assert res.exit_code == 0, res.output
     row = next(line for line in res.output.splitlines() if line.startswith("│ mert-95m "))
     cells = [c.strip() for c in row.strip("│").split("│")]
-    assert cells[:6] == ["mert-95m", "24000 Hz", "75 Hz", "13", "768", "94,371,712"]
+    assert cells[:8] == ["mert-95m", "MERT", "24000 Hz", "75 Hz", "13", "768", "94,371,712", "hub:m-a-p/MERT-v1-95M"]
     narrow = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "80"})
     assert "random-mert-330m" in narrow.output and "315,428,992" in narrow.output
 

@@ -132,8 +132,9 @@ def test_models_list_describe_and_fetch(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "250"})
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.strip("│").split("│")]
             for line in res.output.splitlines() if line.startswith("│ musicnn-")}
-    assert rows["musicnn-mtt"][:6] == ["musicnn-mtt", "16000 Hz", "62.5 Hz", "3", "64", "787,159"]
-    assert rows["musicnn-msd"][:5] == ["musicnn-msd", "16000 Hz", "62.5 Hz", "3", "64"]
+    assert rows["musicnn-mtt"][:8] == ["musicnn-mtt", "musicnn", "16000 Hz", "62.5 Hz", "3", "64", "787,159",
+                                      "wheel:musicnn"]
+    assert rows["musicnn-msd"][:6] == ["musicnn-msd", "musicnn", "16000 Hz", "62.5 Hz", "3", "64"]
     enc, _ = _load(tmp_path, monkeypatch, "musicnn-msd")
     d = enc.describe()
     assert d["parameters"] == 787159 and d["weights"]["license"] == "ISC" and d["patch_frames"] == 187
