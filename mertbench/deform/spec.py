@@ -16,13 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mertbench.errors import SpecError
 from mertbench.paths import resource_dir
 from mertbench.tasks.protocol import explain_validation
-from mertbench.tasks.spec import TaskType
+from mertbench.tasks.spec import TaskType, read_yaml
 
 Kind = Literal["identity", "gain", "noise", "stem_noise", "filter", "codec", "reverb", "time_stretch", "pitch_shift"]
 
@@ -221,13 +220,7 @@ def parse_family(data: Any, source: str = "<family>") -> FamilySpec:
 def load_family(path: str | Path) -> FamilySpec:
     """Read and validate one family YAML; its ``family`` must equal the file name."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SpecError(f"{path}: deformation family not found") from exc
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: invalid YAML ({exc})") from exc
-    spec = parse_family(data, str(path))
+    spec = parse_family(read_yaml(path, "deformation family"), str(path))
     if spec.family != path.stem:
         raise SpecError(f"{path}: field family: {spec.family!r} must equal the file name {path.stem!r}")
     return spec

@@ -153,16 +153,22 @@ def parse_spec(data: Any, source: str = "<spec>") -> TaskSpec:
         raise SpecError(f"{source}: {explain_validation(exc, 'task')}") from exc
 
 
+def read_yaml(path: str | Path, what: str) -> Any:
+    """The data of a YAML file (``yaml.safe_load``: no code runs); a missing file or invalid YAML is
+    a SpecError naming the file and ``what`` it should hold (e.g. ``"task spec"``)."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: {what} not found") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: invalid YAML ({exc})") from exc
+
+
 def load_spec(path: str | Path) -> TaskSpec:
     """Read and validate a YAML task spec."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SpecError(f"{path}: task spec not found") from exc
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: invalid YAML ({exc})") from exc
-    spec = parse_spec(data, str(path))
+    spec = parse_spec(read_yaml(path, "task spec"), str(path))
     if spec.name != path.stem:
         raise SpecError(f"{path}: field name: {spec.name!r} must equal the file name {path.stem!r}")
     return spec
