@@ -22,8 +22,11 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
 .scroll { overflow-x: auto; }
 table.leaderboard { border-collapse: collapse; font-size: 0.85em; white-space: nowrap; }
 table.leaderboard th, table.leaderboard td { padding: 0.25em 0.5em; border-bottom: 1px solid #ddd; text-align: right; }
-table.leaderboard th.model { text-align: left; }
-table.leaderboard thead th { background: #f4f4f4; text-align: center; }
+table.leaderboard th.model { text-align: left; position: sticky; left: 0; z-index: 1; background: #fff;
+  white-space: normal; min-width: 9em; max-width: 15em; box-shadow: 1px 0 0 #ddd; }
+table.leaderboard thead th { background: #f4f4f4; text-align: center; white-space: normal; }
+table.leaderboard thead th.model { background: #f4f4f4; z-index: 2; }
+tr.published th.model { background: #fafafa; }
 tr.published { font-style: italic; color: #555; background: #fafafa; }
 tr.aggregate { color: #888; }
 .badge { font-size: 0.7em; font-style: normal; background: #ddd; border-radius: 3px; padding: 0 0.3em; }

@@ -122,3 +122,38 @@ def test_report_renders_offline_in_chromium(specs_dir, put, results_dir, tmp_pat
     art.mkdir(parents=True, exist_ok=True)
     shot = art / "report-screenshot.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_wide_leaderboard_stays_readable_in_a_1280_pixel_window(specs_dir, put, results_dir, tmp_path, browser):
+    """Issue 18: the 14-task table (25 columns) and long display names in a 1280-px window: the page
+    itself never scrolls sideways, the table scrolls inside its box, and the model names stay in view
+    when it is scrolled to its last column."""
+    from selenium.webdriver.common.by import By
+
+    from tests.report.conftest import full_official
+
+    for i, model in enumerate(["mert-tiny (pretrained, 6,000 steps) with a long name", "logmel", "cqt", "mfcc"]):
+        full_official(put, model, base=0.4 + 0.05 * i)
+    report = build_report(results_dir, suite="official", reference="paper")
+    page = tmp_path / "wide" / "report.html"
+    write_report(report, page)
+    browser.set_window_size(1280, 1000)
+    browser.get(page.as_uri())
+    width = browser.execute_script("return window.innerWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width + 1
+    box = browser.find_element(By.CSS_SELECTOR, "div.scroll")
+    table = box.find_element(By.CSS_SELECTOR, "table")
+    assert box.size["width"] <= width
+    browser.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth", box)
+    left = browser.execute_script("return arguments[0].getBoundingClientRect().left", box)
+    for name in table.find_elements(By.CSS_SELECTOR, "tbody th.model"):
+        rect = browser.execute_script("return arguments[0].getBoundingClientRect()", name)
+        assert rect["left"] >= left - 1 and rect["right"] <= left + box.size["width"] + 1, name.text
+        assert name.text  # visible text
+    last = table.find_elements(By.CSS_SELECTOR, "tbody tr")[0].find_elements(By.CSS_SELECTOR, "td")[-1]
+    assert last.is_displayed()
+    rect = browser.execute_script("return arguments[0].getBoundingClientRect()", last)
+    assert rect["right"] <= left + box.size["width"] + 1  # the last column is reachable
+    art = Path(os.environ.get("MERTBENCH_ARTIFACTS", REPO / "artifacts"))
+    art.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(art / "report-wide-1280.png"))
