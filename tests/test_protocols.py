@@ -27,7 +27,7 @@ TOY = "mertbench.probe.synthetic:toy_encoder"
 
 def test_shipped_protocols_and_their_settings():
     protos = all_protocols()
-    assert set(protos) == {"mertbench", "marble-v1"}
+    assert set(protos) == {"mertbench", "marble-v1", "mertbench-cpu"}
     assert protos["mertbench"].settings.standardize is True
     assert protos["marble-v1"].settings.standardize is False
     with pytest.raises(SpecError, match="unknown protocol 'marble-v9'.*marble-v1, mertbench"):
@@ -120,6 +120,50 @@ def test_protocol_is_recorded_hashed_and_shares_the_feature_cache(task_env, tmp_
     forced, _ = run_probe(TOY, "tones-proto", layer=2, progress=False, write=False, protocol="marble-v1",
                           options={"standardize": True})
     assert forced.hyperparameters["standardize"] is True
+
+
+def test_a_probe_budget_is_recorded_for_its_task_type_only():
+    cpu = lambda name: resolve_protocol(get_task(name).spec, "mertbench-cpu")  # noqa: E731
+    assert cpu("render-pitch").settings == {"standardize": True}  # clip-level: exactly as mertbench
+    assert cpu("render-beat").settings["probe_budget"]["max_epochs"] == 8
+    sep = cpu("render-separation").settings["probe_budget"]
+    assert sep["seeds"] == 1 and sep["options"]["n_fft_at_24k"] == 1024
+    assert "cpu-budget-separation" in [c.id for c in cpu("render-separation").choices]
+    assert "cpu-budget-beat" not in [c.id for c in cpu("render-separation").choices]
+    assert "seeds" in [c.id for c in cpu("render-pitch").choices]  # inherits mertbench's choices
+
+
+def test_a_probe_budget_caps_training(task_env, monkeypatch, one_thread, tmp_path):
+    from mertbench.probe import run_probe
+    from mertbench.probe.synthetic import write_tone_task
+    from mertbench.tasks import protocol as protocol_mod
+
+    data, specs = task_env
+    write_tone_task(data, specs, name="tones-budget", n_classes=2, counts={"train": 4, "valid": 2, "test": 2},
+                    max_epochs=5)
+    shipped = dict(protocol_mod.all_protocols())
+    budget = protocol_mod.ProtocolSpec.model_validate({
+        "name": "tight", "version": 1, "description": "test", "inherits": "mertbench",
+        "settings": {"standardize": True, "probe_budget": {"multiclass": {
+            "seeds": 1, "lr_grid": [0.01], "max_epochs": 2, "options": {"standardize": False}}}}})
+    monkeypatch.setattr(protocol_mod, "all_protocols", lambda: {**shipped, "tight": budget})
+    res, _ = run_probe(TOY, "tones-budget", layer=2, seeds=3, progress=False, write=False, protocol="tight")
+    h = res.hyperparameters
+    assert (h["lr_grid"], h["max_epochs"], res.provenance.seed, h["standardize"]) == ([0.01], 2, [0], False)
+    assert h["protocol"]["settings"]["probe_budget"]["max_epochs"] == 2
+    free, _ = run_probe(TOY, "tones-budget", layer=2, seeds=3, progress=False, write=False)
+    assert (free.hyperparameters["max_epochs"], free.provenance.seed) == (5, [0, 1, 2])
+    assert free.provenance.config_hash != res.provenance.config_hash
+    # explicit arguments still win over the budget's lr grid and epochs (the seeds stay capped)
+    forced, _ = run_probe(TOY, "tones-budget", layer=2, seeds=2, lrs=[0.001], max_epochs=3, progress=False,
+                          write=False, protocol="tight")
+    assert (forced.hyperparameters["lr_grid"], forced.hyperparameters["max_epochs"]) == ([0.001], 3)
+    assert forced.provenance.seed == [0]
+    bad = tmp_path / "x.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "version": 1, "description": "x", "settings": {
+        "standardize": True, "probe_budget": {"nope": {"seeds": 1}}}}))
+    with pytest.raises(SpecError, match=r"x.yaml: field settings.probe_budget.nope.\[key\]: Input should be 'multiclass'"):
+        load_protocol_file(bad)
 
 
 def test_docs_protocol_md_is_current():

@@ -118,8 +118,10 @@ def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = Non
         raise SpecError(f"task {task.name}: probing needs the splits {list(REQUIRED_SPLITS)}; "
                         f"the spec has {task.spec.splits}")
     resolved = resolve_protocol(task.spec, protocol)
+    budget = resolved.settings.get("probe_budget") or {}
     opts: dict[str, Any] = {"standardize": resolved.settings["standardize"]}
     opts.update(task.spec.probe.options)
+    opts.update(budget.get("options") or {})
     opts.update(options or {})
     get_family(task.spec.type).check_options(task.spec, opts)  # before any extraction
     get_family(task.spec.type).check_head(task.spec, head or task.spec.probe.head)
@@ -131,7 +133,8 @@ def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = Non
     get_family(task.spec.type).check_head(task.spec, head)
     settings = TrainSettings(hidden=p.hidden if head != "linear" else None,
                              dropout=p.dropout if head != "linear" else 0.0,
-                             max_epochs=int(max_epochs or p.max_epochs), lr_patience=p.lr_patience,
+                             max_epochs=int(max_epochs or budget.get("max_epochs") or p.max_epochs),
+                             lr_patience=p.lr_patience,
                              early_stop_patience=p.early_stop_patience)
     return ProbeSetup(task, ext, settings, int(batch_size or p.batch_size), opts, torch.device(device), resolved, head)
 
@@ -196,10 +199,14 @@ def run_probe(
     if isinstance(layer, str) and layer.strip().lower() == "spec":
         layer_arg = task.spec.probe.layer if task.spec.probe.layer is not None else "all"
     inputs = parse_layers(layer_arg, stored)
-    lr_list = [float(lrs)] if isinstance(lrs, (int, float)) else (list(map(float, lrs)) if lrs else default_lrs(task))
+    budget = setup.protocol.settings.get("probe_budget") or {}
+    lr_list = [float(lrs)] if isinstance(lrs, (int, float)) else (
+        list(map(float, lrs)) if lrs else [float(x) for x in budget.get("lr_grid") or default_lrs(task)])
     seed_list = list(range(int(seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
         raise SpecError("--seeds must be at least 1")
+    if budget.get("seeds"):
+        seed_list = seed_list[: int(budget["seeds"])]  # the protocol's compute budget caps the seeds
     configs = head_configs(inputs, lr_list, seed_list)
     stats = TrainStats()
     bar_cb, bar = _epoch_progress(progress, task.name, len(configs), setup.settings.max_epochs)

@@ -5,7 +5,9 @@ the *choices* where it knowingly differs from MARBLE or the MERT paper (:class:`
 MARBLE does, what the paper says, what this protocol does, and why). Two ship:
 
 - ``mertbench`` (the default): MARBLE v1's task settings with probe inputs standardised;
-- ``marble-v1``: MARBLE v1 as far as ``shared/reference/marble_tasks.md`` documents it.
+- ``marble-v1``: MARBLE v1 as far as ``shared/reference/marble_tasks.md`` documents it;
+- ``mertbench-cpu``: ``mertbench`` with the frame-level probes (beat, separation) on a CPU budget
+  (:class:`ProbeBudget`): the protocol of the checked-in reference results (``results/``).
 
 A task spec refines a protocol in its ``protocols:`` block (settings and extra choices for that
 task). :func:`resolve_protocol` merges protocol defaults with the spec's refinement; the probe
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mertbench.errors import SpecError
 from mertbench.paths import resource_dir
+from mertbench.tasks.types import TaskType as TaskTypeName
 
 DEFAULT_PROTOCOL = "mertbench"
 
@@ -34,11 +37,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ProbeBudget(_Strict):
+    """A protocol's cap on the probe training of one task type (a compute budget, named and recorded).
+
+    Unset fields keep the task spec's own settings. An explicit ``lrs`` / ``max_epochs`` / option
+    given to :func:`mertbench.probe.run.run_probe` still wins; ``seeds`` caps the caller's seeds.
+    """
+
+    seeds: int | None = Field(None, ge=1, description="at most this many probe seeds (the first ones)")
+    lr_grid: list[float] | None = Field(None, min_length=1, description="learning rates instead of the spec's grid")
+    max_epochs: int | None = Field(None, ge=1, description="epochs instead of the spec's probe.max_epochs")
+    options: dict[str, Any] = Field(default_factory=dict, description="probe options over the spec's probe.options")
+
+
+#: settings a protocol file may leave out (absent: nothing changes, and nothing is recorded)
+OPTIONAL_SETTINGS = frozenset({"probe_budget"})
+
+
 class ProtocolSettings(_Strict):
     """Harness-wide settings that change results. ``None`` in a refinement: keep the protocol's."""
 
     standardize: bool | None = Field(
         None, description="standardise probe inputs with the training split's per-dimension moments")
+    probe_budget: dict[TaskTypeName, ProbeBudget] | None = Field(
+        None, description="per task type: a compute budget for its probes (seeds, lr grid, epochs, options); "
+                          "types without one keep their spec's settings")
 
 
 class Choice(_Strict):
@@ -117,7 +140,7 @@ def load_protocol_file(path: str | Path) -> ProtocolSpec:
         raise SpecError(f"{path}: {explain_validation(exc, 'protocol')}") from exc
     if spec.name != path.stem:
         raise SpecError(f"{path}: field name: {spec.name!r} must equal the file name {path.stem!r}")
-    missing = [k for k, v in spec.settings.model_dump().items() if v is None]
+    missing = [k for k, v in spec.settings.model_dump().items() if v is None and k not in OPTIONAL_SETTINGS]
     if missing:
         raise SpecError(f"{path}: settings: {', '.join(missing)} must be set (a protocol defines every setting)")
     return spec
@@ -147,7 +170,7 @@ def resolve_protocol(spec: Any, name: str | None = None) -> ResolvedProtocol:
     if unknown:
         raise SpecError(f"task {spec.name}: protocols: {unknown} are not protocols; choose from "
                         f"{', '.join(sorted(all_protocols()))}")
-    settings = proto.settings.model_dump()
+    settings = proto.settings.model_dump(exclude_none=True)
     chain, seen = [proto], {proto.name}
     while chain[-1].inherits:
         parent = get_protocol(chain[-1].inherits)
@@ -158,8 +181,12 @@ def resolve_protocol(spec: Any, name: str | None = None) -> ResolvedProtocol:
     choices = [c for p in reversed(chain) for c in p.choices if c.applies(spec.name, spec.type)]
     ref = refinements.get(proto.name)
     if ref is not None:
-        settings.update({k: v for k, v in ref.settings.model_dump().items() if v is not None})
+        settings.update(ref.settings.model_dump(exclude_none=True))
         choices += ref.choices
+    # a budget is recorded only for the task type it applies to (results of other types stay as without it)
+    budget = settings.pop("probe_budget", None) or {}
+    if spec.type in budget:
+        settings["probe_budget"] = budget[spec.type]
     return ResolvedProtocol(proto.name, proto.version, settings, choices)
 
 
@@ -214,7 +241,7 @@ def deviations_markdown(specs: list[Any]) -> str:
     for proto in all_protocols().values():
         lines += [f"## `{proto.name}` (version {proto.version})", "", proto.description, ""]
         lines += [f"- `{k}`: {v}" + (f" ({proto.reasons[k]})" if k in proto.reasons else "")
-                  for k, v in proto.settings.model_dump().items()]
+                  for k, v in proto.settings.model_dump(exclude_none=True).items()]
         lines.append("")
     lines += ["## Per task", "", "Rows: settings where `mertbench` and `marble-v1` differ, then the recorded "
               "choices where a protocol differs from MARBLE v1 (and, where stated, the paper): *both* = "

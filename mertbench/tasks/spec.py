@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mertbench.errors import SpecError
 from mertbench.tasks.protocol import ProtocolRefinement, explain_validation
+from mertbench.tasks.types import TaskType
 
-TaskType = Literal["multiclass", "multilabel", "regression", "key", "beat", "separation"]
 FeatureLevel = Literal["clip", "frame"]
 
 #: What each task type needs from feature extraction: ``"clip"`` (one time-mean vector per window)
