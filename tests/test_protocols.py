@@ -126,6 +126,7 @@ def test_a_probe_budget_is_recorded_for_its_task_type_only():
     cpu = lambda name: resolve_protocol(get_task(name).spec, "mertbench-cpu")  # noqa: E731
     assert cpu("render-pitch").settings == {"standardize": True}  # clip-level: exactly as mertbench
     assert cpu("render-beat").settings["probe_budget"]["max_epochs"] == 8
+    assert cpu("render-beat").settings["probe_budget"]["seeds"] == 1
     sep = cpu("render-separation").settings["probe_budget"]
     assert sep["seeds"] == 1 and sep["options"]["n_fft_at_24k"] == 1024
     assert "cpu-budget-separation" in [c.id for c in cpu("render-separation").choices]
