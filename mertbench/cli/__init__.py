@@ -14,7 +14,8 @@ import typer
 
 from mertbench import __version__
 
-GROUPS = ["tasks", "data", "models", "pretrain", "extract", "probe", "report", "suite", "demo", "bench", "plugins"]
+GROUPS = ["tasks", "data", "models", "pretrain", "extract", "probe", "robustness", "report", "suite", "demo", "bench",
+          "plugins"]
 
 app = typer.Typer(
     name="mertbench",

@@ -41,6 +41,15 @@ def register(app: typer.Typer) -> None:
             None, "--protocol", help="Only results of this evaluation protocol (mertbench | marble-v1; default: all)."),
         mix_protocols: bool = typer.Option(
             False, "--mix-protocols", help="Allow a column to mix protocols or task versions (noted) instead of refusing."),
+        write_tables: bool = typer.Option(
+            False, "--write", help="Regenerate every table named in RESULTS/tables.yaml inside its document "
+                                   "(between its mertbench-report markers)."),
+        check_tables: bool = typer.Option(
+            False, "--check", help="Compare those tables with what report produces from RESULTS; exit 1 and "
+                                   "show the difference when one is stale (CI)."),
+        tables_file: Optional[Path] = typer.Option(
+            None, "--tables", help="--write/--check: the tables file (default RESULTS/tables.yaml; paths in it "
+                                   "are relative to RESULTS's parent folder)."),
     ) -> None:
         """Compile results into MERT Table-1 leaderboards (md, LaTeX, CSV or a self-contained HTML page).
 
@@ -50,6 +59,12 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape as rich_escape
 
         from mertbench.progress import console
+
+        if write_tables or check_tables:
+            if write_tables and check_tables:
+                raise typer.BadParameter("--write and --check exclude each other")
+            _sync(results, tables_file, write_tables)
+            return
         from mertbench.report import build_report, write_report
         from mertbench.report.document import format_for
 
@@ -80,3 +95,22 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {out_fmt} report to {out}" + (f" (figures in {written_plots})" if written_plots else ""),
                           highlight=False, markup=False, soft_wrap=True)
         console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
+
+
+def _sync(results: Optional[Path], tables_file: Optional[Path], write: bool) -> None:
+    """``--write`` / ``--check``: the generated tables of a results folder (mertbench.report.generated)."""
+    from mertbench.paths import results_root
+    from mertbench.report.generated import sync_tables
+
+    folder = Path(results) if results is not None else results_root()
+    statuses = sync_tables(folder, tables_file, write=write)
+    stale = [s for s in statuses if s.state == "stale"]
+    for s in statuses:
+        typer.echo(f"{s.state:8s} {s.id} in {s.file}")
+    for s in stale:
+        typer.echo(s.diff, err=True)
+    if stale:
+        typer.echo(f"{len(stale)} of {len(statuses)} generated table(s) differ from {folder}: run "
+                   f"`mertbench report --write{'' if results is None else f' --results {folder}'}` and commit",
+                   err=True)
+        raise typer.Exit(1)

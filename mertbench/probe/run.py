@@ -99,11 +99,12 @@ class ProbeSetup:
         return get_family(self.task.spec.type)(ctx), pos, wpos
 
     def train(self, configs: Sequence[HeadConfig], on_epoch: Callable | None = None,
-              stats: TrainStats | None = None, threads: int | None = None) -> tuple[list[HeadResult], ProbeFamily]:
+              stats: TrainStats | None = None, threads: int | None = None,
+              extra_splits: Sequence[str] = ()) -> tuple[list[HeadResult], ProbeFamily]:
         family, pos, wpos = self.family(configs)
         dim = int(self.extraction.encoder_info["dim"])
         return train_heads(family, configs, pos, wpos, dim, self.settings, self.device, on_epoch, stats,
-                           threads), family
+                           threads, extra_splits), family
 
 
 def make_setup(model: str | Encoder, task: str | Task, *, head: str | None = None, max_epochs: int | None = None,

@@ -13,6 +13,7 @@ streams belong to seeds, not to the batch of heads.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class HeadResult:
     valid: dict[str, float]
     test: dict[str, float]
     context: dict[str, Any] = field(default_factory=dict)
+    #: metrics of the best checkpoint on further evaluation splits (e.g. deformed test splits), by split
+    extra: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +89,7 @@ def train_heads(
     on_epoch: Callable[[int, int, float], None] | None = None,
     stats: TrainStats | None = None,
     threads: int | None = None,
+    extra_splits: Sequence[str] = (),
 ) -> list[HeadResult]:
     """Train ``configs`` together; returns one :class:`HeadResult` per config (in sorted config order).
 
@@ -99,11 +103,15 @@ def train_heads(
         on_epoch: called after each epoch with ``(epoch, active_heads, best_primary_so_far)``.
         stats: filled with timing information when given.
         threads: torch intra-op threads on CPU; None = :func:`auto_threads`.
+        extra_splits: further splits of the family to evaluate the best checkpoints on, like test
+            (each starts from the state validation left, as test does); never used for training or
+            selection. Results in :attr:`HeadResult.extra`.
     """
     if threads is None and torch.device(device).type == "cpu":
         threads = auto_threads(step_macs(len(configs), family.batch_size, dim, settings.hidden, family.out_dim))
     with cpu_threads(threads):
-        return _train_heads(family, configs, positions, weighted_positions, dim, settings, device, on_epoch, stats)
+        return _train_heads(family, configs, positions, weighted_positions, dim, settings, device, on_epoch, stats,
+                            extra_splits)
 
 
 def _train_heads(
@@ -116,6 +124,7 @@ def _train_heads(
     device: torch.device | str,
     on_epoch: Callable[[int, int, float], None] | None,
     stats: TrainStats | None,
+    extra_splits: Sequence[str] = (),
 ) -> list[HeadResult]:
     t0 = time.perf_counter()
     device = torch.device(device)
@@ -186,7 +195,10 @@ def _train_heads(
     contexts: list[dict[str, Any]] = [{} for _ in all_configs]
     with torch.no_grad():
         valid = family.evaluate(final, "valid", None, contexts)
+        after_valid = copy.deepcopy(contexts) if extra_splits else []
         test = family.evaluate(final, "test", None, contexts)
+        extra = {split: family.evaluate(final, split, None, copy.deepcopy(after_valid)) for split in extra_splits}
     st.wall_s = time.perf_counter() - t0
     return [HeadResult(c, int(stopper.best_epoch[i]), int(epochs_run[i]), float(sched.lr[i]), valid[i], test[i],
-                       contexts[i]) for i, c in enumerate(all_configs)]
+                       contexts[i], {split: vals[i] for split, vals in extra.items()})
+            for i, c in enumerate(all_configs)]

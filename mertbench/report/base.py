@@ -27,7 +27,19 @@ class ReportData:
     options: dict[str, Any] = field(default_factory=dict)
     #: pretraining run folders (or shipped model folders) whose ``eval_curves.png`` the HTML page shows
     pretrain_runs: list[Path] = field(default_factory=list)
+    #: results of ``mertbench robustness`` for the models and tasks shown (mertbench.report.robustness)
+    robustness: Any = None
     _plots: list[Plot] | None = field(default=None, repr=False)
+
+    def _robust_args(self) -> tuple[list[str], dict[str, str], int]:
+        tasks = [t for table in self.tables for t in table.tasks]
+        names = {r.model: r.name for table in self.tables for r in table.rows}
+        decimals = self.tables[0].decimals if self.tables else 1
+        return tasks, names, decimals
+
+    def robust_args(self) -> tuple[list[str], dict[str, str], int]:
+        """``(tasks shown, model -> display name, decimals)`` for the robustness section."""
+        return self._robust_args()
 
     def table(self, key: str) -> Table:
         """The table ``official``, ``render`` or ``custom``."""
@@ -45,6 +57,13 @@ class ReportData:
         """Rendered figures (heatmap and layer-wise per table); rendered once, then cached."""
         if self._plots is None:
             self._plots = render_plots(self.tables)
+            if self.robustness is not None:
+                from mertbench.report.robustness import robustness_heatmap
+
+                tasks, names, _ = self._robust_args()
+                hm = robustness_heatmap(self.robustness, tasks, names)
+                if hm is not None:
+                    self._plots.append(hm)
         return self._plots
 
     def save_plots(self, directory: str | os.PathLike) -> list[Path]:

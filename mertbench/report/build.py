@@ -435,6 +435,37 @@ def build_report(results_dir=None, models: Iterable[str] | None = None, tasks: I
         else:
             notes.append(f"Pretraining run {folder}: no eval_curves.png (trained without run.eval_every); "
                          "no training curve shown.")
-    return Report(tables=tables, collection=coll, notes=notes, specs=specs, pretrain_runs=runs_shown,
+    robust = _robustness(tables, coll.root, model_list, protocol, notes)
+    return Report(tables=tables, collection=coll, notes=notes, specs=specs, pretrain_runs=runs_shown, robustness=robust,
                   options={"suite": suite, "reference": reference, "pick": pick, "layer": layer,
                            "models": model_list, "tasks": task_list})
+
+
+def _robustness(tables: list[Table], root: Path, models: list[str] | None, protocol: str | None,
+                notes: list[str]):
+    """Robustness results of the models and tasks shown: the Robust. column of each table and the
+    notes (None when there are none)."""
+    from mertbench.report.robustness import collect_robustness, robustness_scores
+
+    view = collect_robustness(root, models, protocol)
+    if view.malformed:
+        notes += _limited([f"Malformed robustness file (not used): {m}" for m in view.malformed], "robustness files")
+    if not view.results:
+        return None
+    for table in tables:
+        scores = robustness_scores(view, table.tasks)
+        if not scores:
+            continue
+        table.robust_enabled = True
+        parts = []
+        for row in table.rows:
+            if row.model in scores:
+                score, n, left = scores[row.model]
+                row.robustness = score
+                parts.append(f"{row.name}: {n} pair(s)" + (f", {left} without a ratio" if left else ""))
+        table.notes.append("Robust.: mean relative retention (%) of each task's primary metric under the test-time "
+                           "deformations of `mertbench robustness` (deformed / clean at the layer selected on clean "
+                           "validation; 100 = nothing lost), over the scored task-deformation pairs of this table's "
+                           "tasks (" + "; ".join(parts) + "); a row's pairs may cover fewer tasks than its Avg. "
+                           "Details in the Robustness section.")
+    return view

@@ -36,7 +36,7 @@ def report_csv(report: "Report") -> str:
     header = ["table", "model", "source"]
     for c in col_ids:
         header += [c, f"{c}_ci95", f"{c}_layer"]
-    header += ["avg"] + [f"{t}_run_id" for t in tasks]
+    header += ["avg", "robustness"] + [f"{t}_run_id" for t in tasks]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -52,6 +52,7 @@ def report_csv(report: "Report") -> str:
                 value = (fmt_num(cell.value, table.decimals) + ("*" if cell.earlier else "")) if row.published else _num(cell.value)
                 line += [value, _num(cell.ci95) if cell.n > 1 else "", cell.layer or ""]
             line.append(_num(row.avg))
+            line.append(_num(None if row.robustness is None else 100.0 * row.robustness))
             line += [row.selections[t].chosen.result.run_id if t in row.selections else "" for t in tasks]
             writer.writerow(line)
     return out.getvalue()

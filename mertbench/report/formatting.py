@@ -76,3 +76,8 @@ def row_label(row: Row) -> str:
 
 def avg_text(row: Row, table: Table) -> str:
     return fmt_num(row.avg, table.decimals) if row.avg is not None else "-"
+
+
+def robust_text(row: Row, table: Table) -> str:
+    """The Robust. cell: mean retention in % (``-`` without robustness results)."""
+    return fmt_num(100.0 * row.robustness, table.decimals) if row.robustness is not None else "-"

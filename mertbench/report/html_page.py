@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mertbench._version import __version__
-from mertbench.report.formatting import avg_text, cell_text, layer_tag
+from mertbench.report.formatting import avg_text, cell_text, layer_tag, robust_text
 from mertbench.report.plots import Plot
 from mertbench.report.table import Cell, Column, Row, Table
 
@@ -80,6 +80,8 @@ def table_html(table: Table, show_layer: bool = True) -> str:
     h1 += [f'<th colspan="{len(g.columns)}">{escape(g.task)}</th>' for g in table.groups]
     if avg:
         h1.append('<th rowspan="2">Avg</th>')
+    if table.robust_enabled:
+        h1.append('<th rowspan="2" title="mean retention of the primary metric under the deformations, %">Robust.</th>')
     h2 = [f"<th>{escape(c.label)}</th>" for c in table.columns]
     body = []
     for row in table.rows:
@@ -94,6 +96,8 @@ def table_html(table: Table, show_layer: bool = True) -> str:
             a = avg_text(row, table)
             cells.append(f"<td><strong>{a}</strong></td>" if row.avg_best and row.avg is not None
                          else f'<td class="{"blank" if row.avg is None else ""}">{a}</td>')
+        if table.robust_enabled:
+            cells.append(f'<td class="{"blank" if row.robustness is None else ""}">{robust_text(row, table)}</td>')
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
     parts = [f"<h2>{escape(table.title)}</h2>",
              '<div class="scroll"><table class="leaderboard">',
@@ -175,6 +179,19 @@ def report_html(report: "Report", plots: list[Plot] | None = None, embed: str = 
             parts.append("<h3>Figures</h3><div class=\"figures\">" + "\n".join(figure_html(p, embed, (file_links or {}).get(p.stem)) for p in figs)
                          + "</div>")
         parts.append("</section>")
+    section = ""
+    if report.robustness is not None:
+        from mertbench.report.robustness import robustness_html
+
+        tasks, names, decimals = report.robust_args()
+        section = robustness_html(report.robustness, tasks, report.specs, decimals, names)
+    if section:
+        figs = [p for p in plots if p.table == "robustness"]
+        parts.append('<section id="robustness"><h2>Robustness</h2>')
+        if figs:
+            parts.append("<div class=\"figures\">" + "\n".join(figure_html(p, embed, (file_links or {}).get(p.stem))
+                                                       for p in figs) + "</div>")
+        parts.append(section + "</section>")
     if report.pretrain_runs:
         parts.append('<section id="pretraining"><h2>Pretraining</h2><div class="figures">')
         for run in report.pretrain_runs:

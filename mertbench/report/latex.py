@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mertbench._version import __version__
-from mertbench.report.formatting import avg_text, cell_text
+from mertbench.report.formatting import avg_text, cell_text, robust_text
 from mertbench.report.table import Cell, Table
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def tex_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
 
 def table_latex(table: Table, show_layer: bool = True, label: str | None = None) -> str:
     """One ``table*`` environment with notes as a footnote-size paragraph under the tabular."""
-    ncols = 1 + len(table.columns) + (1 if table.avg_enabled else 0)
+    ncols = 1 + len(table.columns) + (1 if table.avg_enabled else 0) + (1 if table.robust_enabled else 0)
     spec = "l" + "c" * (ncols - 1)
     lines = [r"\begin{table*}[t]", r"\centering",
              rf"\caption{{{escape(table.title)}}}",
@@ -62,9 +62,12 @@ def table_latex(table: Table, show_layer: bool = True, label: str | None = None)
         pos += n
     if table.avg_enabled:
         top.append("")
+    if table.robust_enabled:
+        top.append("")
     lines.append(" & ".join(top) + r" \\")
     lines.append(" ".join(rules))
-    second = ["Model"] + [escape(c.label) for c in table.columns] + (["Avg"] if table.avg_enabled else [])
+    second = ["Model"] + [escape(c.label) for c in table.columns] + (["Avg"] if table.avg_enabled else []) \
+        + (["Robust."] if table.robust_enabled else [])
     lines.append(" & ".join(second) + r" \\")
     lines.append(r"\midrule")
     prev_source = None
@@ -77,6 +80,8 @@ def table_latex(table: Table, show_layer: bool = True, label: str | None = None)
         if table.avg_enabled:
             avg = avg_text(row, table)
             cells.append(rf"\textbf{{{avg}}}" if row.avg_best and row.avg is not None else avg)
+        if table.robust_enabled:
+            cells.append(robust_text(row, table))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\par\smallskip", r"\begin{minipage}{\textwidth}\footnotesize"]
     notes = table.notes + (["Provenance of the runs shown: " + " ".join(table.provenance)] if table.provenance else [])

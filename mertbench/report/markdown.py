@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mertbench.report.formatting import avg_text, cell_text, header_label, row_label
+from mertbench.report.formatting import avg_text, cell_text, header_label, robust_text, row_label
 from mertbench.report.table import Cell, Table
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ def md_cell(cell: Cell, decimals: int, show_layer: bool = True) -> str:
 
 def table_markdown(table: Table, show_layer: bool = True) -> str:
     """One table with its notes and provenance as markdown."""
-    head = ["Model"] + [header_label(c) for c in table.columns] + (["Avg"] if table.avg_enabled else [])
+    head = ["Model"] + [header_label(c) for c in table.columns] + (["Avg"] if table.avg_enabled else []) \
+        + (["Robust."] if table.robust_enabled else [])
     lines = [f"## {_esc(table.title)}", "",
              "| " + " | ".join(_esc(h) for h in head) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
@@ -68,6 +69,8 @@ def table_markdown(table: Table, show_layer: bool = True) -> str:
         if table.avg_enabled:
             avg = avg_text(row, table)
             cells.append(f"**{avg}**" if row.avg_best and row.avg is not None else avg)
+        if table.robust_enabled:
+            cells.append(robust_text(row, table))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- {_esc(n)}" for n in table.notes]
@@ -86,5 +89,12 @@ def report_markdown(report: "Report", plot_links: dict[str, str] | None = None, 
             if figs:
                 parts.append(f"### Figures ({_esc(table.title)})\n")
                 parts += [f"![{_esc(p.title)}]({_link(plot_links[p.stem])})\n\n*{_esc(p.caption)}*\n" for p in figs]
+    if report.robustness is not None:
+        from mertbench.report.robustness import robustness_markdown
+
+        tasks, names, decimals = report.robust_args()
+        section = robustness_markdown(report.robustness, tasks, report.specs, decimals, names, esc=_esc)
+        if section:
+            parts.append(section)
     parts += ["## Report notes", ""] + [f"- {_esc(n)}" for n in report.notes]
     return "\n".join(parts) + "\n"

@@ -87,6 +87,8 @@ class Row:
     aggregate: bool = False  # e.g. "previous SOTA": best numbers of different systems
     citation: str | None = None
     label: str = ""  # the display name (mertbench.models.naming); the model id when empty
+    #: robustness score (mean relative retention, 1.0 = nothing lost; mertbench.report.robustness) or None
+    robustness: float | None = None
 
     @property
     def published(self) -> bool:
@@ -111,6 +113,7 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     avg_enabled: bool = False
     avg_reason: str = ""  # why Avg is not shown when disabled
+    robust_enabled: bool = False  # a Robust. column after Avg (some row has robustness results)
     notes: list[str] = field(default_factory=list)
     provenance: list[str] = field(default_factory=list)
     decimals: int = 1
