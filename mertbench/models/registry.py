@@ -20,6 +20,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.shipped",
     "mertbench.models.crepe",
     "mertbench.models.musicnn",
+    "mertbench.models.musicfm",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
