@@ -20,6 +20,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.shipped",
     "mertbench.models.crepe",
     "mertbench.models.musicnn",
+    "mertbench.models.muq",
     "mertbench.models.musicfm",
 ]
 
