@@ -40,7 +40,7 @@ import torch
 
 from mertbench.errors import ModelError
 from mertbench.models.mel_conformer import HOP, Geometry, MelConformer, MelConformerEncoder, hub_file, load_released
-from mertbench.models.registry import register_encoder
+from mertbench.models.registry import register_directory_loader, register_encoder
 
 HUB_REPO = "OpenMuQ/MuQ-large-msd-iter"
 ENV_DIR = "MERTBENCH_MUQ_DIR"
@@ -188,3 +188,20 @@ def muq_large(checkpoint: str | None = None, revision: str | None = None, downlo
               device: str | None = None, window_s: float | None = 30.0,
               window_overlap_s: float = 5.0) -> MelConformerEncoder:
     return load_muq(checkpoint, revision, download, device, window_s, window_overlap_s)
+
+
+def _dir_loader(path: Path, **options: Any) -> MelConformerEncoder | None:
+    """A MuQ folder: its config.json has MuQConfig's ``encoder_dim`` and ``w2v2_config``."""
+    cfg_path = Path(path) / CONFIG
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cfg, dict) or "w2v2_config" not in cfg or "encoder_dim" not in cfg:
+        return None
+    return load_muq(checkpoint=path, name=Path(path).name, **options)
+
+
+register_directory_loader("muq", _dir_loader, priority=8)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -45,7 +46,7 @@ from mertbench.models.mel_conformer import (
     infer_geometry,
     load_released,
 )
-from mertbench.models.registry import register_encoder
+from mertbench.models.registry import register_directory_loader, register_encoder
 
 HUB_REPO = "minzwon/MusicFM"
 ENV_DIR = "MERTBENCH_MUSICFM_DIR"
@@ -118,7 +119,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def load_musicfm(variant: str, checkpoint: str | os.PathLike | None = None, revision: str | None = None,
                  download: bool = True, device: str | None = None, window_s: float | None = 30.0,
-                 window_overlap_s: float = 5.0) -> MelConformerEncoder:
+                 window_overlap_s: float = 5.0, name: str | None = None) -> MelConformerEncoder:
     """MusicFM-``variant`` (``msd`` or ``fma``) with its released weights (see the module doc)."""
     pt, stats_path = musicfm_files(variant, checkpoint, revision=revision, download=download)
     mean, std = read_stats(stats_path)
@@ -133,7 +134,7 @@ def load_musicfm(variant: str, checkpoint: str | os.PathLike | None = None, revi
         heads[key] = tuple(sd.pop(key).shape)
     net = MelConformer(g, mean, std)
     n = load_released(net, sd, str(pt), renames=FRONTEND_KEYS)
-    enc = MelConformerEncoder(net, f"musicfm-{variant}", window_s=window_s, window_overlap_s=window_overlap_s,
+    enc = MelConformerEncoder(net, name or f"musicfm-{variant}", window_s=window_s, window_overlap_s=window_overlap_s,
                               weights_info={"checkpoint": str(pt), "stats": str(stats_path), "tensors": n,
                                             "training_heads": sorted(heads)})
     if device is not None:
@@ -163,3 +164,17 @@ def musicfm_fma(checkpoint: str | None = None, revision: str | None = None, down
                 device: str | None = None, window_s: float | None = 30.0,
                 window_overlap_s: float = 5.0) -> MelConformerEncoder:
     return load_musicfm("fma", checkpoint, revision, download, device, window_s, window_overlap_s)
+
+
+def _dir_loader(path: Path, **options: Any) -> MelConformerEncoder | None:
+    """A folder holding one MusicFM release (``pretrained_msd.pt`` or ``pretrained_fma.pt`` and its stats)."""
+    found = [v for v, (pt, _) in FILES.items() if (Path(path) / pt).is_file()]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ModelError(f"{path}: holds both MusicFM checkpoints ({', '.join(FILES[v][0] for v in found)}); "
+                         f"load 'musicfm-msd' or 'musicfm-fma' with checkpoint=DIR")
+    return load_musicfm(found[0], checkpoint=path, name=Path(path).name, **options)
+
+
+register_directory_loader("musicfm", _dir_loader, priority=8)

@@ -211,3 +211,9 @@ def test_strict_loading_rejects_extra_missing_and_misshapen_keys(tmp_path, relea
     with pytest.raises(ModelError, match=r"conformer\.layers\.\d\.ffn\d\.intermediate_dense\.(weight|bias) has shape \(48"):
         load_model("muq-large", checkpoint=str(write_release(tmp_path / "d", sd, dict(
             cfg, w2v2_config=dict(cfg["w2v2_config"], intermediate_size=64)))))
+
+
+def test_a_muq_folder_is_a_model_spec(release):
+    folder, _ = release
+    enc = load_model(str(folder), window_s=None)  # what `mertbench probe --model DIR` does
+    assert enc.name == folder.name and enc.num_layers == 3 and enc.frame_rate == 25.0

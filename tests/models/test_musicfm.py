@@ -216,3 +216,16 @@ def test_long_inputs_are_windowed_to_the_full_frame_grid(release):
     assert a.shape == b.shape == (3, 1, whole.num_frames(wav.shape[1]), 32)
     torch.testing.assert_close(b[0], a[0], rtol=1e-4, atol=1e-4)  # layer 0 (conv front end) is local
     assert bool(torch.isfinite(b).all())
+
+
+def test_a_musicfm_folder_is_a_model_spec(tmp_path, release):
+    folder, _ = release
+    enc = load_model(str(folder))  # what `mertbench probe --model DIR` does
+    assert enc.name == folder.name and enc.weights_info["checkpoint"] == str(folder / "pretrained_msd.pt")
+    both = tmp_path / "both"
+    both.mkdir()
+    for f in ("pretrained_msd.pt", "msd_stats.json"):
+        (both / f).write_bytes((folder / f).read_bytes())
+    (both / "pretrained_fma.pt").write_bytes(b"")
+    with pytest.raises(ModelError, match="holds both MusicFM checkpoints"):
+        load_model(str(both))
