@@ -104,7 +104,10 @@ def read_stats(path: Path) -> tuple[float, float]:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The released state dict without its ``model.`` prefix (``torch.load(..., weights_only=True)``)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # memory-mapped: the 1.3 GB file is not held twice while loading
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a legacy (non-zip) torch file cannot be mapped
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated download, not a torch file
         raise ModelError(f"{path}: cannot read the MusicFM checkpoint ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}); download it again") from exc
