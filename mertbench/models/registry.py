@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,8 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.shipped",
     "mertbench.models.crepe",
     "mertbench.models.musicnn",
+    "mertbench.models.muq",
+    "mertbench.models.musicfm",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
@@ -140,7 +143,8 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
     ``wheel:<package>`` (read from a pinned PyPI wheel), ``user`` (a path the user passes).
     ``here``: ``yes`` (nothing to fetch), ``cached`` (in the Hugging Face cache), ``converted`` /
     ``wheel here`` (wheel weights converted, or their wheel found locally), ``download`` (the hub
-    downloads it on first use), ``fetch`` (``mertbench models fetch NAME`` or first use downloads
+    downloads it on first use), ``folder`` (in the folder the encoder's ``folder_env``
+    variable names), ``fetch`` (``mertbench models fetch NAME`` or first use downloads
     the wheel), ``missing`` (a damaged install), ``-`` (depends on a path the user passes).
     """
     source = str(entry.info.get("weights", "?"))
@@ -151,10 +155,15 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
         return source, "yes" if (folder / "SHA256SUMS").is_file() else "missing"
     if source.startswith("hub:"):
         repo = source[4:]
+        hub_file = str(entry.info.get("hub_file", "config.json"))  # the file whose presence counts
+        folder_env = entry.info.get("folder_env")  # an env var naming a folder of the user's download
+        if folder_env and os.environ.get(str(folder_env)) and \
+                (Path(os.environ[str(folder_env)]).expanduser() / hub_file).is_file():
+            return source, "folder"
         try:
             from huggingface_hub import try_to_load_from_cache
 
-            cached = try_to_load_from_cache(repo, "config.json")
+            cached = try_to_load_from_cache(repo, hub_file)
         except Exception:  # noqa: BLE001 - no hub library or an unreadable cache: treat as not cached
             cached = None
         return source, "cached" if isinstance(cached, str) else "download"
