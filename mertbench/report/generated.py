@@ -21,11 +21,12 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mertbench.errors import SpecError
-from mertbench.io import atomic_write_text
+from mertbench.io import atomic_write_bytes, atomic_write_text
 from mertbench.tasks.protocol import explain_validation
 from mertbench.tasks.spec import read_yaml
 
@@ -58,6 +59,10 @@ class TableTarget(BaseModel):
     decimals: int = Field(1, ge=0, le=6)
     layer_tags: bool = Field(True, description="show @Lk after each value")
     provenance: bool = Field(True, description="keep the table's notes and provenance lines under it")
+    part: Literal["leaderboard", "robustness", "all"] = Field(
+        "leaderboard", description="the leaderboards, the robustness section (mertbench robustness), or both")
+    heatmap: str | None = Field(None, description="--write also saves the robustness heat map here (PNG, relative "
+                                                  "to the repository root; not compared by --check)")
 
 
 class TablesFile(BaseModel):
@@ -84,17 +89,28 @@ def load_tables(path: str | Path) -> list[TableTarget]:
     return tables
 
 
+def _build(target: TableTarget, results_dir: Path):
+    from mertbench.report.build import build_report
+
+    return build_report(results_dir=results_dir, models=target.models, tasks=target.tasks, suite=target.suite,
+                        reference=target.reference, reference_models=target.reference_models,
+                        decimals=target.decimals, strict=True, protocol=target.protocol)
+
+
 def render_table(target: TableTarget, results_dir: Path) -> str:
     """The markdown block of ``target`` (markers excluded): tables, notes and provenance.
 
     Malformed results files are an error (a checked-in table must not silently lose a row)."""
-    from mertbench.report.build import build_report
-
-    report = build_report(results_dir=results_dir, models=target.models, tasks=target.tasks, suite=target.suite,
-                          reference=target.reference, reference_models=target.reference_models,
-                          decimals=target.decimals, strict=True, protocol=target.protocol)
+    report = _build(target, results_dir)
     text = report.to_markdown(show_layer=target.layer_tags)
     text = text.split("\n## Report notes")[0]
+    if target.part == "leaderboard":
+        text = text.split("\n## Robustness")[0]
+    elif target.part == "robustness":
+        if "\n## Robustness" not in text:
+            raise SpecError(f"table {target.id!r}: no robustness results for its models and tasks under "
+                            f"{results_dir}/robustness (run `mertbench robustness`)")
+        text = "## Robustness" + text.split("\n## Robustness", 1)[1]
     lines = text.strip().splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
@@ -155,4 +171,9 @@ def sync_tables(results_dir: str | Path, tables_file: str | Path | None = None, 
         for file, text in texts.items():
             if any(s.file == file and s.state == "updated" for s in out):
                 atomic_write_text(file, text)
+        for target in load_tables(tables_file):
+            if target.heatmap:
+                plot = next((p for p in _build(target, results_dir).plots() if p.stem == "robustness_heatmap"), None)
+                if plot is not None:
+                    atomic_write_bytes(root / target.heatmap, plot.png)
     return out

@@ -51,6 +51,23 @@ def test_report_shows_robustness_score_table_and_heatmap(task_env, tmp_path, one
     assert any(pl.stem == "robustness_heatmap" for pl in report.plots())
     latex = report.to_latex()
     assert "Robust." in latex
+    # generated documents: the robustness part alone, and the heat map saved by --write
+    from mertbench.report.generated import begin_marker, end_marker, sync_tables
+
+    (results / "robustness" / "junk" / "bad.json").unlink()
+    (results / "tables.yaml").write_text(yaml.safe_dump({"tables": [
+        {"id": "rob", "file": "doc.md", "suite": "custom", "part": "robustness", "heatmap": "fig/heat.png"},
+        {"id": "board", "file": "doc.md", "suite": "custom"}]}))
+    doc = tmp_path / "doc.md"
+    doc.write_text("\n".join([begin_marker("rob"), end_marker("rob"), begin_marker("board"), end_marker("board")]))
+    sync_tables(results, write=True)
+    text = doc.read_text()
+    rob = text.split(begin_marker("rob"))[1].split(end_marker("rob"))[0]
+    board = text.split(begin_marker("board"))[1].split(end_marker("board"))[0]
+    assert rob.strip().startswith("## Robustness") and "| drown |" in rob and "| Robust. |" not in rob
+    assert "| Robust. |" in board and "## Robustness" not in board
+    assert (tmp_path / "fig" / "heat.png").read_bytes()[:4] == b"\x89PNG"
+    assert [st.state for st in sync_tables(results)] == ["current", "current"]
     # without robustness files nothing changes
     import shutil
 
