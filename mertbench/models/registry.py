@@ -19,6 +19,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.shipped",
     "mertbench.models.crepe",
     "mertbench.models.musicnn",
+    "mertbench.models.beatthis",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
@@ -137,7 +138,9 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
 
     ``source`` (from the ``weights`` fact of its registration): ``none`` (handcrafted), ``random``
     (random init, seeded), ``shipped`` (inside mertbench), ``hub:<id>`` (Hugging Face hub),
-    ``wheel:<package>`` (read from a pinned PyPI wheel), ``user`` (a path the user passes).
+    ``wheel:<package>`` (read from a pinned PyPI wheel), ``user`` (a path the user passes),
+    ``hub:<id>:<file>`` (one checkpoint file of a hub repository), ``url:<file>`` (a file downloaded
+    into torch hub's checkpoint folder).
     ``here``: ``yes`` (nothing to fetch), ``cached`` (in the Hugging Face cache), ``converted`` /
     ``wheel here`` (wheel weights converted, or their wheel found locally), ``download`` (the hub
     downloads it on first use), ``fetch`` (``mertbench models fetch NAME`` or first use downloads
@@ -149,12 +152,16 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
     if source == "shipped":
         folder = Path(__file__).resolve().parent / "weights" / entry.name.removeprefix("random-")  # shipped.WEIGHTS_DIR
         return source, "yes" if (folder / "SHA256SUMS").is_file() else "missing"
+    if source.startswith("url:"):
+        from mertbench.models.user_weights import torch_hub_file
+
+        return source, "cached" if torch_hub_file(source[4:]).is_file() else "download"
     if source.startswith("hub:"):
-        repo = source[4:]
+        repo, _, filename = source[4:].partition(":")
         try:
             from huggingface_hub import try_to_load_from_cache
 
-            cached = try_to_load_from_cache(repo, "config.json")
+            cached = try_to_load_from_cache(repo, filename or "config.json")
         except Exception:  # noqa: BLE001 - no hub library or an unreadable cache: treat as not cached
             cached = None
         return source, "cached" if isinstance(cached, str) else "download"
