@@ -152,10 +152,10 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
     if source == "shipped":
         folder = Path(__file__).resolve().parent / "weights" / entry.name.removeprefix("random-")  # shipped.WEIGHTS_DIR
         return source, "yes" if (folder / "SHA256SUMS").is_file() else "missing"
-    if source.startswith("url:"):
-        from mertbench.models.user_weights import torch_hub_file
+    if source.startswith("url:"):  # user_weights.torch_hub_file (not imported: it imports mert, which imports this)
+        import torch
 
-        return source, "cached" if torch_hub_file(source[4:]).is_file() else "download"
+        return source, "cached" if (Path(torch.hub.get_dir()) / "checkpoints" / source[4:]).is_file() else "download"
     if source.startswith("hub:"):
         repo, _, filename = source[4:].partition(":")
         try:
