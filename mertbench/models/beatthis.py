@@ -272,9 +272,9 @@ class BeatThisNet(nn.Module):
         """The front end's projection, then each block's output (the last after the final norm)."""
         x = self.frontend(spect)
         states = [x]
-        for attn, ff in self.transformer_blocks.layers:
-            x = attn(x) + x
-            x = ff(x) + x
+        for block in self.transformer_blocks.layers:
+            x = block[0](x) + x  # attention
+            x = block[1](x) + x  # feed-forward
             states.append(x)
         states[-1] = self.transformer_blocks.norm(x)
         return states
