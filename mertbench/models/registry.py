@@ -20,6 +20,7 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.crepe",
     "mertbench.models.musicnn",
     "mertbench.models.beatthis",
+    "mertbench.models.clap",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
