@@ -21,11 +21,13 @@ checkpoint and used as they are): 48 kHz mono, reflect-padded by 512, STFT as a 
 with the stored 1024-tap windowed-DFT kernels (``conv_real``/``conv_imag``), power, the stored
 ``melW`` (64 Slaney mel bands, 50 Hz - 14 kHz), ``10 log10(max(x, 1e-10))``.
 
-Input windows: HTS-AT sees exactly 10 s (480,000 samples, 1001 frames, bicubically resized to
-1024 and folded into a 256 x 256 image of four 256-frame rows of 64 bands). Audio is cut into
-consecutive 10 s windows; a shorter last (or only) window is filled as LAION's ``repeatpad``
-(the window's audio repeated, then zeros) unless ``pad="zero"``. Every window gives 256 frames,
-each 1/25.6 s; frames past the audio's end are dropped: ``T = ceil(N / 1875)``, 25.6 Hz.
+Input: the waveform is first quantised to 16 bits, as LAION's embedding functions do
+(``get_audio_embedding_from_data``/``_filelist``: clipped to [-1, 1], ``int16(x * 32767) / 32767``,
+truncating; ``quantize=False`` skips it). HTS-AT sees exactly 10 s (480,000 samples, 1001 frames,
+bicubically resized to 1024 and folded into a 256 x 256 image of four 256-frame rows of 64 bands).
+Audio is cut into consecutive 10 s windows; a shorter last (or only) window is filled as LAION's
+``repeatpad`` (the window's audio repeated, then zeros) unless ``pad="zero"``. Every window gives
+256 frames, each 1/25.6 s; frames past the audio's end are dropped: ``T = ceil(N / 1875)``, 25.6 Hz.
 
 Layers (``L = 5``): the patch embedding and the output of each of the four Swin stages (before its
 patch merging; the last after the final LayerNorm, the input of LAION's pooled embedding). A
@@ -61,8 +63,9 @@ HUB_REPO = "lukewys/laion_clap"
 GEOMETRY = {"tiny": (96, (2, 2, 6, 2)), "base": (128, (2, 2, 12, 2)), "large": (256, (2, 2, 12, 2))}
 HEADS = (4, 8, 16, 32)
 #: checkpoint keys that are not part of the audio encoder's layers
-UNUSED = ("text_branch.", "text_projection.", "text_transform.", "audio_projection.", "audio_transform.",
-          "logit_scale_a", "logit_scale_t", "audio_branch.tscam_conv.", "audio_branch.head.")
+UNUSED = ("text_branch.", "text_projection", "text_transform.", "token_embedding.", "positional_embedding", "ln_final.",
+          "audio_projection.", "audio_transform.", "logit_scale_a", "logit_scale_t", "audio_branch.tscam_conv.",
+          "audio_branch.head.")
 FRONT_END = {"audio_branch.spectrogram_extractor.stft.conv_real.weight": "conv_real",
              "audio_branch.spectrogram_extractor.stft.conv_imag.weight": "conv_imag",
              "audio_branch.logmel_extractor.melW": "melW"}
@@ -173,7 +176,8 @@ def frames_of(grid: Tensor, freq_ratio: int, positions: int) -> Tensor:
 class ClapEncoder(Encoder):
     """LAION-CLAP's HTS-AT stages at 25.6 Hz (see the module doc)."""
 
-    def __init__(self, model: Any, front_end: LogMel, name: str, pad: str = "repeat", window_batch: int = 4) -> None:
+    def __init__(self, model: Any, front_end: LogMel, name: str, pad: str = "repeat", window_batch: int = 4,
+                 quantize: bool = True) -> None:
         super().__init__()
         if pad not in ("repeat", "zero"):
             raise ModelError(f"{name}: pad must be 'repeat' (LAION's repeatpad) or 'zero', got {pad!r}")
@@ -182,6 +186,7 @@ class ClapEncoder(Encoder):
         cfg = model.config
         self.name = name
         self.pad = pad
+        self.quantize = bool(quantize)
         self.window_batch = max(1, int(window_batch))
         self.sample_rate = SAMPLE_RATE
         self.freq_ratio = cfg.spec_size // cfg.num_mel_bins
@@ -232,6 +237,8 @@ class ClapEncoder(Encoder):
                 out[:, i, :h.shape[2]] = h[:, 0]
             return out
         b = wav.shape[0]
+        if self.quantize:  # LAION's float32_to_int16 / int16_to_float32 round trip
+            wav = (wav.clamp(-1.0, 1.0) * 32767.0).to(torch.int16).float() / 32767.0
         win = self.windows(wav)
         flat = win.reshape(-1, WINDOW_SAMPLES)
         states = torch.cat([self.window_states(flat[s:s + self.window_batch])
@@ -241,24 +248,25 @@ class ClapEncoder(Encoder):
 
     def describe(self) -> dict[str, object]:
         d = super().describe()
-        d.update(pad=self.pad, window_s=WINDOW_SAMPLES / SAMPLE_RATE, weights=self.weights_info)
+        d.update(pad=self.pad, quantize=self.quantize, window_s=WINDOW_SAMPLES / SAMPLE_RATE, weights=self.weights_info)
         return d
 
 
 def load_clap(checkpoint: str | Path | None = None, file: str = "630k-audioset-best.pt", download: bool = True,
-              pad: str = "repeat", window_batch: int = 4, device: str | None = None,
-              name: str | None = None) -> ClapEncoder:
+              pad: str = "repeat", window_batch: int = 4, quantize: bool = True, repo: str = HUB_REPO,
+              device: str | None = None, name: str | None = None) -> ClapEncoder:
     """A LAION-CLAP checkpoint's audio branch as an encoder.
 
     ``checkpoint``: the ``.pt`` file or a folder holding ``file``; without it, ``file`` from the Hugging
-    Face hub repository ``lukewys/laion_clap`` (its cache, else downloaded when ``download`` and online).
+    Face hub repository ``repo`` (``lukewys/laion_clap``; its cache, else downloaded when ``download``
+    and online).
     """
     from transformers import ClapAudioModel
 
     from mertbench.models.user_weights import resolve_checkpoint
 
     label = name or "laion-clap"
-    path = resolve_checkpoint(label, file, checkpoint, hub=HUB_REPO, download=download)
+    path = resolve_checkpoint(label, file, checkpoint, hub=repo, download=download)
     sd = read_checkpoint(path, label)
     geo = geometry(sd, str(path))
     hf_sd, front, unused = laion_to_hf(sd, str(path))
@@ -277,7 +285,7 @@ def load_clap(checkpoint: str | Path | None = None, file: str = "630k-audioset-b
         raise ModelError(f"{path}: front end of shape {tuple(front['conv_real'].shape)} / {tuple(front['melW'].shape)}; "
                          f"expected LAION's 1024-point STFT and [513, mel bands] mel matrix")
     enc = ClapEncoder(model, LogMel(front["conv_real"], front["conv_imag"], front["melW"]), name=label, pad=pad,
-                      window_batch=window_batch)
+                      window_batch=window_batch, quantize=quantize)
     if device is not None:
         enc.to(device)
     enc.weights_info = {"checkpoint": str(path), "geometry": {k: list(v) if isinstance(v, tuple) else v

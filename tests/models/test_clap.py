@@ -204,11 +204,14 @@ def test_windows_are_ten_seconds_and_repeat_padded(small_enc):
     assert win.shape == (1, 2, 480000)
     tail = wav[0, 480000:]
     assert torch.equal(win[0, 1, :tail.numel() * 3], tail.repeat(3)) and not win[0, 1, tail.numel() * 3:].any()
+    quantized = (wav * 32767).to(torch.int16) / 32767  # LAION's int16 round trip, before the windows
     with torch.no_grad():
         h = enc(wav)
-        first = enc.window_states(wav[:, :480000])
+        first = enc.window_states(quantized[:, :480000])
         zero = ClapEncoder(enc.model, enc.front_end, "z", pad="zero").windows(wav)
+        unquantized = ClapEncoder(enc.model, enc.front_end, "u", quantize=False)(quantized)
     assert h.shape[2] == math.ceil(48000 * 13 / 1875) and torch.allclose(h[:, :, :256], first, atol=1e-5)
+    assert torch.equal(unquantized, h)
     assert not zero[0, 1, tail.numel():].any()
     # coarse stages are repeated to 256 positions per window: the last layer changes every 8 frames
     assert torch.equal(h[4, 0, :8], h[4, 0, :1].expand(8, -1)) and not torch.equal(h[4, 0, 7], h[4, 0, 8])
@@ -238,6 +241,22 @@ def test_strict_loading_and_refused_files(tmp_path):
     torch.save({"state_dict": {"module.x": torch.zeros(1)}}, tmp_path / "e.pt")
     with pytest.raises(ModelError, match="not a LAION-CLAP checkpoint"):
         load_model("laion-clap", checkpoint=str(tmp_path / "e.pt"))
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch pwned-by-checkpoint",)
+
+
+def test_a_checkpoint_pickling_code_loads_without_running_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = released_checkpoint(tmp_path / "630k-audioset-best.pt")
+    ckpt["args"] = _Evil()  # weights_only=True refuses it; the stub unpickler keeps it inert
+    torch.save(ckpt, tmp_path / "630k-audioset-best.pt")
+    enc = load_model("laion-clap", checkpoint=str(tmp_path))
+    assert enc.dim == 128 and not (tmp_path / "pwned-by-checkpoint").exists()
 
 
 def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path, monkeypatch):
@@ -354,8 +373,10 @@ def test_matches_laion_htsat(small_file, small_enc, monkeypatch):
     embedded = []
     ref.patch_embed.register_forward_hook(lambda m, i, o: embedded.append(o))
     wav = torch.randn(1, 480000, generator=torch.Generator().manual_seed(3)) * 0.1
+    x = wav[0].double().numpy()  # hook.py's quantisation: float32_to_int16 then int16_to_float32
+    quantized = torch.from_numpy((np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16) / 32767.0).float()[None]
     with torch.no_grad():
-        out = ref({"waveform": wav}, device="cpu")
+        out = ref({"waveform": quantized}, device="cpu")
         ours = small_enc(wav)[:, 0]
     grids = [embedded[0]] + stages[:-1] + [ref.norm(stages[-1])]
     for i, g in enumerate(grids):
