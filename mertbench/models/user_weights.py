@@ -5,8 +5,8 @@ Used by the LAION-CLAP and Beat This! loaders. A checkpoint is resolved, in orde
 1. ``checkpoint=PATH``: the file itself, or a folder holding the expected file name;
 2. a cache: the Hugging Face cache (``hub=`` repositories) or torch hub's checkpoint folder
    (``torch.hub.get_dir()/checkpoints``, where the official packages keep their downloads);
-3. a download, only when ``download`` is true, ``MERTBENCH_OFFLINE`` is not set and the host
-   accepts a connection.
+3. a download, only when ``download`` is true, ``MERTBENCH_OFFLINE`` (and, for the hub,
+   ``HF_HUB_OFFLINE``) is not set and the host (``HF_ENDPOINT`` for the hub) accepts a connection.
 
 Otherwise a :class:`~mertbench.errors.ModelError` names the missing file and where to get it.
 Files are read with ``torch.load(weights_only=True)``; a pickle that needs more than plain
@@ -70,7 +70,9 @@ def resolve_checkpoint(model: str, filename: str, checkpoint: str | os.PathLike 
     saved to torch hub's checkpoint folder as ``cache_name`` (default ``filename``).
     """
     wanted = (filename, *names)
-    where = f"https://huggingface.co/{hub}/resolve/main/{filename}" if hub else (url or "")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    where = f"{endpoint}/{hub}/resolve/main/{filename}" if hub else (url or "")
+    hub_offline = bool(hub) and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     how = f"download {where} and pass checkpoint=PATH (the file or its folder)"
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
@@ -88,7 +90,7 @@ def resolve_checkpoint(model: str, filename: str, checkpoint: str | os.PathLike 
         cached = local if local.is_file() else None
     if cached is not None:
         return cached
-    if download and not offline() and where and reachable(where):
+    if download and not offline() and not hub_offline and where and reachable(where):
         try:
             if hub:
                 from huggingface_hub import hf_hub_download
@@ -102,8 +104,8 @@ def resolve_checkpoint(model: str, filename: str, checkpoint: str | os.PathLike 
             raise ModelError(f"{model}: downloading {filename} from {where} failed ({type(exc).__name__}: "
                              f"{exc}); {how}") from exc
     place = f"the Hugging Face cache of {hub}" if hub else f"{torch_hub_file(cache_name or filename)}"
-    why = "MERTBENCH_OFFLINE is set" if offline() else ("downloading is off (download=False)" if not download
-                                                       else "the download host is unreachable")
+    why = ("MERTBENCH_OFFLINE is set" if offline() else "HF_HUB_OFFLINE is set" if hub_offline
+           else "downloading is off (download=False)" if not download else "the download host is unreachable")
     raise ModelError(f"{model}: weights file {filename} not found (not in {place}; {why}); {how}")
 
 
