@@ -39,6 +39,7 @@ chunk's border frames are dropped and earlier chunks win where chunks overlap.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -429,6 +430,9 @@ def load_beat_this(checkpoint: str | Path | None = None, name: str = "final0", d
     from mertbench.models.user_weights import resolve_checkpoint, safe_load
 
     label = model_name or "beat-this"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+        raise ModelError(f"{label}: {name!r} is not a Beat This! checkpoint name (final0, small0, single_final1, "
+                         f"fold3, ...)")
     path = resolve_checkpoint(label, f"{name}.ckpt", checkpoint, names=(f"beat_this-{name}.ckpt",),
                               url=f"{CHECKPOINT_URL}/{name}.ckpt", cache_name=f"beat_this-{name}.ckpt",
                               download=download)

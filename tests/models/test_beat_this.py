@@ -199,6 +199,8 @@ def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path, monkeypatch
     monkeypatch.delenv("MERTBENCH_OFFLINE")
     with pytest.raises(ModelError, match=r"small0\.ckpt not found.*download=False"):
         load_model("beat-this-small", download=False)
+    with pytest.raises(ModelError, match="not a Beat This! checkpoint name"):
+        load_model("beat-this", name="../../etc/x")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"holds none of small0\.ckpt, beat_this-small0\.ckpt"):
         load_model("beat-this-small", checkpoint=str(tmp_path / "empty"))
