@@ -266,6 +266,8 @@ def load_clap(checkpoint: str | Path | None = None, file: str = "630k-audioset-b
     from mertbench.models.user_weights import resolve_checkpoint
 
     label = name or "laion-clap"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+\.pt", file) or file.startswith("."):
+        raise ModelError(f"{label}: file={file!r} is not a checkpoint file name of {repo} (e.g. 630k-audioset-best.pt)")
     path = resolve_checkpoint(label, file, checkpoint, hub=repo, download=download)
     sd = read_checkpoint(path, label)
     geo = geometry(sd, str(path))

@@ -269,6 +269,8 @@ def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path, monkeypatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match=r"630k-audioset-best\.pt not found.*HF_HUB_OFFLINE is set"):
         load_model("laion-clap")
+    with pytest.raises(ModelError, match="is not a checkpoint file name"):
+        load_model("laion-clap", file="../secret.pt")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"holds none of music_audioset_epoch_15_esc_90\.14\.pt"):
         load_model("laion-clap-music", checkpoint=str(tmp_path / "empty"))
