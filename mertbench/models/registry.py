@@ -22,6 +22,8 @@ BUILTIN_MODULES: list[str] = [
     "mertbench.models.musicnn",
     "mertbench.models.muq",
     "mertbench.models.musicfm",
+    "mertbench.models.beatthis",
+    "mertbench.models.clap",
 ]
 
 #: registered names that were renamed (old -> new); loading an old name raises a ModelError naming the new one.
@@ -140,7 +142,9 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
 
     ``source`` (from the ``weights`` fact of its registration): ``none`` (handcrafted), ``random``
     (random init, seeded), ``shipped`` (inside mertbench), ``hub:<id>`` (Hugging Face hub),
-    ``wheel:<package>`` (read from a pinned PyPI wheel), ``user`` (a path the user passes).
+    ``wheel:<package>`` (read from a pinned PyPI wheel), ``user`` (a path the user passes),
+    ``hub:<id>:<file>`` (one checkpoint file of a hub repository), ``url:<file>`` (a file downloaded
+    into torch hub's checkpoint folder).
     ``here``: ``yes`` (nothing to fetch), ``cached`` (in the Hugging Face cache), ``converted`` /
     ``wheel here`` (wheel weights converted, or their wheel found locally), ``download`` (the hub
     downloads it on first use), ``folder`` (in the folder the encoder's ``folder_env``
@@ -153,9 +157,14 @@ def weights_status(entry: EncoderEntry) -> tuple[str, str]:
     if source == "shipped":
         folder = Path(__file__).resolve().parent / "weights" / entry.name.removeprefix("random-")  # shipped.WEIGHTS_DIR
         return source, "yes" if (folder / "SHA256SUMS").is_file() else "missing"
+    if source.startswith("url:"):  # user_weights.torch_hub_file (not imported: it imports mert, which imports this)
+        import torch
+
+        return source, "cached" if (Path(torch.hub.get_dir()) / "checkpoints" / source[4:]).is_file() else "download"
     if source.startswith("hub:"):
-        repo = source[4:]
-        hub_file = str(entry.info.get("hub_file", "config.json"))  # the file whose presence counts
+        repo, _, filename = source[4:].partition(":")
+        # the file whose presence counts: hub:<id>:<file>, else the encoder's hub_file fact, else config.json
+        hub_file = filename or str(entry.info.get("hub_file", "config.json"))
         folder_env = entry.info.get("folder_env")  # an env var naming a folder of the user's download
         if folder_env and os.environ.get(str(folder_env)) and \
                 (Path(os.environ[str(folder_env)]).expanduser() / hub_file).is_file():

@@ -18,7 +18,7 @@ def test_every_registered_encoder_names_its_family_and_weights():
     for entry in list_encoders():
         assert entry.info.get("family"), entry.name
         source = entry.info.get("weights")
-        assert source in ("none", "random", "shipped", "user") or source.split(":")[0] in ("hub", "wheel"), entry.name
+        assert source in ("none", "random", "shipped", "user") or source.split(":")[0] in ("hub", "wheel", "url"), entry.name
 
 
 def test_weights_status_by_source(tmp_path, monkeypatch):
