@@ -78,6 +78,8 @@ def register(app: typer.Typer) -> None:
         reuse_stale: bool = typer.Option(False, "--reuse-stale", help="Count results of another mertbench version "
                                          "as done instead of running them again."),
         no_calibrate: bool = typer.Option(False, "--no-calibrate", help="Skip the timing calibration of each model."),
+        deform: list[str] = typer.Option(None, "--deform", "-d", help="Robustness dimension: every job also scores "
+                                         "these deformations (names, families, 'all'; mertbench robustness)."),
         as_json: bool = typer.Option(False, "--json", help="Print the plan / status / outcome as JSON."),
     ) -> None:
         """The whole benchmark for a model in one resumable command (plan, run what is missing, list failures)."""
@@ -119,7 +121,7 @@ def register(app: typer.Typer) -> None:
             n, dev, threads = ex.resolved()
             desc = f"local ({n} workers on {dev}, {threads} threads each)"
         plan = plan_suite(list(model or []), tasks, seeds=seeds, protocol=protocol, results_dir=out, strict=strict,
-                          calibrate_models=not no_calibrate, reuse_stale=reuse_stale)
+                          calibrate_models=not no_calibrate, reuse_stale=reuse_stale, deform=list(deform or []))
         if as_json and dry_run:
             typer.echo(json.dumps({"jobs": plan.table(), "totals": plan.totals(), "calibration": plan.calibration,
                                    "missing": [{"task": t, "reason": r} for t, r in plan.missing]}, indent=2))

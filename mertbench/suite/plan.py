@@ -49,6 +49,7 @@ class SuiteJob:
         task, task_version, task_type: the task.
         protocol, protocol_version: the evaluation protocol.
         seeds: probe seeds (0..seeds-1). layer: the probe's layer argument (``all``).
+        deform: deformations (names) the job also scores (``mertbench robustness``); empty: a probe job.
     """
 
     model: str
@@ -59,11 +60,18 @@ class SuiteJob:
     protocol_version: str
     seeds: int
     layer: str = "all"
+    deform: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
-        """Hash of everything above: the name of the job's state, log and cache entry."""
-        return config_hash(asdict(self), length=16)
+        """Hash of everything above: the name of the job's state, log and cache entry (a probe job
+        without deformations hashes as before the field existed, so its done state stays valid)."""
+        fields = asdict(self)
+        if not fields["deform"]:
+            fields.pop("deform")
+        else:
+            fields["deform"] = list(fields["deform"])
+        return config_hash(fields, length=16)
 
     @property
     def label(self) -> str:
@@ -341,12 +349,17 @@ def _result_version(path: Path) -> str | None:
 
 def plan_suite(models: list[str], tasks: str | list[str] = "render", *, seeds: int = 3,
                protocol: str | None = None, layer: str = "all", results_dir: str | Path | None = None,
-               strict: bool = False, calibrate_models: bool = True, reuse_stale: bool = False) -> SuitePlan:
+               strict: bool = False, calibrate_models: bool = True, reuse_stale: bool = False,
+               deform: list[str] | None = None) -> SuitePlan:
     """Plan ``models`` x ``tasks`` (see the module docstring).
 
     Raises:
         ModelError / SpecError: an unknown model, task or protocol (before anything runs).
         DataError: with ``strict``, a task whose data is missing.
+
+    ``deform``: deformation names / families / ``all`` (``mertbench robustness --deform``): every job
+    then also scores them (the robustness dimension; its key includes the resolved deformation names
+    and hashes, so a changed deformation runs again).
     """
     from mertbench.tasks.protocol import DEFAULT_PROTOCOL, get_protocol
     from mertbench.tasks.registry import get_task
@@ -356,6 +369,11 @@ def plan_suite(models: list[str], tasks: str | list[str] = "render", *, seeds: i
     if int(seeds) < 1:
         raise SpecError("--seeds must be at least 1")
     model_ids = list(dict.fromkeys(check_model(m) for m in models))
+    deform_ids: tuple[str, ...] = ()
+    if deform:
+        from mertbench.robustness import resolve_deformations
+
+        deform_ids = tuple(f"{d.name}@{d.hash}" for d in resolve_deformations(deform))
     proto = get_protocol(protocol or DEFAULT_PROTOCOL)
     out = Path(results_dir) if results_dir is not None else results_root()
     names = select_tasks(tasks)
@@ -381,7 +399,7 @@ def plan_suite(models: list[str], tasks: str | list[str] = "render", *, seeds: i
         for task in loaded:
             job = SuiteJob(model=model, task=task.name, task_version=str(task.spec.version),
                            task_type=str(task.spec.type), protocol=proto.name,
-                           protocol_version=str(proto.version), seeds=int(seeds), layer=layer)
+                           protocol_version=str(proto.version), seeds=int(seeds), layer=layer, deform=deform_ids)
             audio_h, windows, rate = costs[task.name]
             expected = None
             if rtf is not None:

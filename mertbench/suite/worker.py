@@ -107,8 +107,34 @@ def _probe(spec: Any, root: Path, device: str, threads: int) -> Path:
     # on a GPU the job's CPUs decode audio for it (MP3 decoding outweighs the forward pass); on a CPU
     # worker they run the model
     decoders = max(1, int(threads)) if device.startswith("cuda") else 1
+    options = ExtractOptions(workers=decoders, threads=max(1, int(threads)))
+    if spec.deform:
+        return _robustness(spec, root, dest, device, threads, options)
     _, path = run_probe(spec.model, spec.task, layer=spec.layer, seeds=int(spec.seeds), out=root, path=dest,
                         device=device, progress=False, protocol=spec.protocol, threads=max(1, int(threads)),
-                        extract_options=ExtractOptions(workers=decoders, threads=max(1, int(threads))))
+                        extract_options=options)
     assert path is not None
     return path
+
+
+def _robustness(spec: Any, root: Path, dest: Path, device: str, threads: int, options: Any) -> Path:
+    """A job with deformations: ``mertbench robustness`` (its file under ``<root>/robustness/``), and
+    its clean result written as the job's probe result (the same numbers ``probe`` gives)."""
+    from mertbench.deform import get_deformation
+    from mertbench.errors import SpecError
+    from mertbench.results import write_result
+    from mertbench.robustness import run_robustness
+
+    defs = []
+    for item in spec.deform:
+        name, _, digest = str(item).partition("@")
+        d = get_deformation(name)
+        if digest and d.hash != digest:
+            raise SpecError(f"deformation {name} changed since the suite was planned (hash {d.hash}, planned "
+                            f"{digest}): plan the suite again")
+        defs.append(d)
+    result, path = run_robustness(spec.model, spec.task, defs, layer=spec.layer, seeds=int(spec.seeds), out=root,
+                                  device=device, progress=False, protocol=spec.protocol, threads=max(1, int(threads)),
+                                  extract_options=options)
+    print(f"robustness: {path}", flush=True)
+    return write_result(result.clean, dest)

@@ -153,3 +153,29 @@ def test_cli_dry_run_plan_and_status(task_env, tmp_path):
     assert "no suite was submitted" in status.stdout
     bad = _cli("suite", "-m", "logmell", "--tasks", "tones-a", "--results", str(out), env=env)
     assert bad.returncode == 1 and "Did you mean logmel" in bad.stdout + bad.stderr
+
+
+def test_robustness_is_a_dimension_of_the_suite(task_env, tmp_path):
+    from mertbench.provenance import config_hash
+    from mertbench.robustness import load_robustness
+
+    data, specs = task_env
+    _tones(data, specs, "tones-r")
+    out = tmp_path / "results"
+    probe_only = plan_suite([TOY], "tones-r", seeds=1, results_dir=out, calibrate_models=False)
+    plan = plan_suite([TOY], "tones-r", seeds=1, results_dir=out, calibrate_models=False,
+                      deform=["identity", "gain-minus-12db"])
+    job = plan.jobs[0].job
+    assert [d.split("@")[0] for d in job.deform] == ["identity", "gain-minus-12db"]
+    legacy = {k: v for k, v in job.__dict__.items() if k != "deform"}
+    assert probe_only.jobs[0].job.key == config_hash(legacy, length=16) != job.key  # old keys stay valid
+    outcome = run_suite(plan, LocalExecutor(workers=1), progress=False)
+    assert outcome.ok, outcome.failed
+    ((_, path),) = outcome.done
+    (rob_file,) = (out / "robustness").rglob("*.json")
+    rob = load_robustness(rob_file)
+    assert load_result(path).model_dump() == rob.clean.model_dump()  # the job's probe result is the clean half
+    assert rob.outcome("identity").drop["accuracy"].values == [0.0]
+    again = plan_suite([TOY], "tones-r", seeds=1, results_dir=out, calibrate_models=False,
+                       deform=["identity", "gain-minus-12db"])
+    assert again.jobs[0].status == "done"
