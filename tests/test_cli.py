@@ -16,7 +16,7 @@ def test_help_lists_every_group():
     assert out.exit_code == 0
     for group in GROUPS:
         assert group in out.output
-    assert len(GROUPS) == 11  # ten command groups (suite since issue 18) + plugins
+    assert len(GROUPS) == 12  # eleven command groups (suite since issue 18, robustness since 21) + plugins
 
 
 def test_version():

@@ -80,3 +80,15 @@ def test_malformed_files_warned_on_stderr(specs_dir, put, results_dir):
     out = runner.invoke(app, ["report", "--results", str(results_dir), "--format", "csv"])
     assert out.exit_code == 0
     assert "broken.json" in out.output and "malformed" in out.output
+
+
+def test_published_musicnn_row_sits_next_to_our_musicnn(specs_dir, put, results_dir):
+    """Issue 17: the Table-1 MusiCNN row next to the measured musicnn-mtt (same table, same columns)."""
+    put("musicnn-mtt", "gtzan-genre", {"acc": 0.75})
+    out = runner.invoke(app, ["report", "--results", str(results_dir), "--suite", "official", "--no-plots",
+                              "--reference", "paper", "--reference-models", "MusiCNN", "--models", "musicnn-mtt"])
+    assert out.exit_code == 0, out.output
+    lines = [ln for ln in out.output.splitlines() if ln.startswith("| MusiCNN †") or ln.startswith("| musicnn-mtt")]
+    assert len(lines) == 2
+    published, ours = lines
+    assert "79.0" in published and "75.0" in ours  # GTZAN genre: the paper's 79.0 beside ours
