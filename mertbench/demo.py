@@ -45,20 +45,17 @@ class DemoPlan:
     #: models whose weights ship with mertbench, probed beside the demo's own short pretraining run
     #: (``mert-tiny-render``: the reference tiny model, pretrained for longer; docs/pretrain.md)
     shipped: tuple[str, ...] = ("mert-tiny-render",)
-    #: probe seeds (mean and 95% CI in the table); frame-level tasks override it in ``type_overrides``
+    #: probe seeds (mean and 95% CI in the table); the protocol caps the frame-level tasks at one
     seeds: int = 3
     #: probe learning rates (None: each task's ``probe.lr_grid``, chosen on validation per layer)
     lrs: list[float] | None = None
     max_epochs: int | None = None           # None: each task's default
-    #: per task type: run_probe overrides that keep the frame-level probes within the demo's time
-    #: budget on 2 CPU cores (the spec defaults are meant for real runs)
-    type_overrides: dict[str, dict] = field(default_factory=lambda: {
-        "beat": {"max_epochs": 8, "seeds": 1, "lrs": [1e-3]},
-        # 3 s excerpts and a 1024-point STFT: a quarter of the spec's per-epoch frames and half its
-        # output width (the per-frame mask head dominates the demo's CPU time otherwise)
-        "separation": {"max_epochs": 3, "seeds": 1, "lrs": [1e-3],
-                       "options": {"excerpts_per_track": 2, "train_excerpt_s": 3.0, "n_fft_at_24k": 1024}},
-    })
+    #: evaluation protocol: ``mertbench-cpu`` keeps the frame-level probes (beat, separation) within the
+    #: demo's time budget on 2 CPU cores (a named budget: protocols/mertbench-cpu.yaml), the clip-level
+    #: tasks exactly as the default protocol; the same protocol as the reference results in results/
+    protocol: str = "mertbench-cpu"
+    #: per task type: further run_probe overrides (none by default; the protocol holds the budget)
+    type_overrides: dict[str, dict] = field(default_factory=dict)
     pretrain_overrides: dict[str, object] = field(default_factory=dict)
     #: probe worker processes (0: one per core, at most 4; 1: in this process, with progress bars)
     jobs: int = 0
@@ -162,7 +159,7 @@ def _job_cost(model: str, task_type: str) -> float:
 
 def _probe_kwargs(plan: DemoPlan, task_type: str) -> dict:
     """run_probe keyword arguments of one task type: the plan's seeds, lrs and epochs, then the type's overrides."""
-    kwargs = {"max_epochs": plan.max_epochs, "seeds": plan.seeds, "lrs": plan.lrs,
+    kwargs = {"max_epochs": plan.max_epochs, "seeds": plan.seeds, "lrs": plan.lrs, "protocol": plan.protocol,
               **plan.type_overrides.get(task_type, {})}
     if plan.max_epochs is not None:  # an explicit cap (quick mode) wins
         kwargs["max_epochs"] = min(plan.max_epochs, kwargs["max_epochs"] or plan.max_epochs)
