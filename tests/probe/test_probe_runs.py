@@ -174,3 +174,15 @@ def test_a_skipped_file_is_counted_once(task_env):
     result, _ = run_probe(TOY, "tones-skip", layer=2, progress=False, write=False, lrs=1e-2, max_epochs=2)
     assert result.skipped == {"test/unreadable_audio": 1}
     assert result.examples == {"train": 12, "valid": 6, "test": 5}  # 3 classes; evaluated, after the skip
+
+
+def test_separation_stft_hop_follows_an_encoder_at_another_frame_rate(task_env):
+    """The spec's hop_length_at_24k (MARBLE's 320, a 75 Hz encoder) cannot align a 62.5 Hz model's
+    frames: the STFT hop follows the encoder (16 kHz / 62.5 Hz = 256), recorded with a note."""
+    data, specs = task_env
+    write_separation_task(data, specs, name="stems-hop", counts={"train": 2, "valid": 1, "test": 1}, seconds=2.0,
+                          max_epochs=2, options={"hop_length_at_24k": 320})
+    result, _ = run_probe("random-musicnn", "stems-hop", layer=0, progress=False, write=False)
+    assert result.hyperparameters["hop"] == 256
+    assert any("follows the encoder's 62.5 Hz frames" in n for n in result.hyperparameters["metric_notes"])
+    assert math.isfinite(result.layers["0"]["test"]["sdr"].mean)
