@@ -121,19 +121,11 @@ class HFAudioEncoder(Encoder):
 
     def forward(self, wav: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``wav [B, N]`` at :attr:`sample_rate` -> ``[L, B, T, D]``."""
-        from mertbench.models.windowing import windowed_frames
+        from mertbench.models.windowing import checked_batch, windowed_frames
 
-        if wav.ndim != 2:
-            raise ModelError(f"{self.name}: expected a waveform batch [B, N]; got shape {tuple(wav.shape)}")
         param = next(self.model.parameters())
-        wav = wav.to(device=param.device, dtype=param.dtype)
-        if wav.shape[1] < self.receptive_field:
-            raise ModelError(f"{self.name}: input of {wav.shape[1]} samples is shorter than one frame "
-                             f"({self.receptive_field} samples)")
-        if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=wav.device).to(torch.long).clamp(max=wav.shape[1])
-            if bool((lengths < self.receptive_field).any()):
-                raise ModelError(f"{self.name}: some items are shorter than one frame ({self.receptive_field} samples)")
+        wav, lengths = checked_batch(self.name, wav, lengths, self.receptive_field, "one frame", param.device,
+                                     param.dtype)
         return windowed_frames(self._encode, wav, lengths, window_s=self.window_s, overlap_s=self.window_overlap_s,
                                sample_rate=self.sample_rate, stride=self.stride,
                                receptive_field=self.receptive_field, num_frames=self.num_frames)

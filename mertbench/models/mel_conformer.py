@@ -264,18 +264,10 @@ class MelConformerEncoder(Encoder):
 
     def forward(self, wav: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``wav [B, N]`` at 24 kHz -> ``[L, B, T, D]``."""
-        from mertbench.models.windowing import windowed_frames
+        from mertbench.models.windowing import checked_batch, windowed_frames
 
-        if wav.ndim != 2:
-            raise ModelError(f"{self.name}: expected a waveform batch [B, N]; got shape {tuple(wav.shape)}")
-        wav = wav.to(device=self.net.frontend.fb.device, dtype=torch.float32)
-        if wav.shape[1] < self.min_samples:
-            raise ModelError(f"{self.name}: input of {wav.shape[1]} samples is shorter than the STFT's "
-                             f"{self.min_samples} samples")
-        if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=wav.device).to(torch.long).clamp(max=wav.shape[1])
-            if bool((lengths < self.min_samples).any()):
-                raise ModelError(f"{self.name}: some items are shorter than {self.min_samples} samples")
+        wav, lengths = checked_batch(self.name, wav, lengths, self.min_samples, "the STFT's window",
+                                     self.net.frontend.fb.device, torch.float32)
         return windowed_frames(self._encode, wav, lengths, window_s=self.window_s, overlap_s=self.window_overlap_s,
                                sample_rate=self.sample_rate, stride=self.stride,
                                receptive_field=self.receptive_field, num_frames=self.num_frames)

@@ -85,3 +85,21 @@ def windowed_frames(encode: Callable[[Tensor, Tensor | None], Tensor], wav: Tens
         pad = torch.arange(total, device=hs.device)[None, :] >= valid[:, None]
         hs = hs.masked_fill(pad[None, :, :, None], 0.0)
     return hs
+
+
+def checked_batch(name: str, wav: Tensor, lengths: Tensor | None, shortest: int, what: str,
+                  device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
+    """Validate an encoder's input: ``wav [B, N]`` moved to ``device``/``dtype``, every item at least
+    ``shortest`` samples (``what`` names that minimum in the error), ``lengths`` clamped to ``N``."""
+    from mertbench.errors import ModelError
+
+    if wav.ndim != 2:
+        raise ModelError(f"{name}: expected a waveform batch [B, N]; got shape {tuple(wav.shape)}")
+    wav = wav.to(device=device, dtype=dtype)
+    if wav.shape[1] < shortest:
+        raise ModelError(f"{name}: input of {wav.shape[1]} samples is shorter than {what} ({shortest} samples)")
+    if lengths is not None:
+        lengths = torch.as_tensor(lengths, device=wav.device).to(torch.long).clamp(max=wav.shape[1])
+        if bool((lengths < shortest).any()):
+            raise ModelError(f"{name}: some items are shorter than {what} ({shortest} samples)")
+    return wav, lengths
