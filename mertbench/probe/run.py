@@ -98,6 +98,37 @@ class ProbeSetup:
                             self.batch_size, self.options, ram_budget_gb, self.head)
         return get_family(self.task.spec.type)(ctx), pos, wpos
 
+    def heads(self, layer: LayerArg, lrs: float | Sequence[float] | None,
+              seeds: int | Sequence[int]) -> tuple[Any, list[float], list[int], list[HeadConfig]]:
+        """``(layer argument, lrs, seeds, head configs)`` of a pass: ``layer`` ``"spec"`` becomes the
+        spec's ``probe.layer``; lrs default to the protocol budget's grid, else the spec's; the
+        protocol's budget caps the seeds."""
+        spec = self.task.spec
+        layer_arg = layer
+        if isinstance(layer, str) and layer.strip().lower() == "spec":
+            layer_arg = spec.probe.layer if spec.probe.layer is not None else "all"
+        inputs = parse_layers(layer_arg, self.extraction.cache.layers)
+        budget = self.protocol.settings.get("probe_budget") or {}
+        lr_list = [float(lrs)] if isinstance(lrs, (int, float)) else (
+            list(map(float, lrs)) if lrs else [float(x) for x in budget.get("lr_grid") or default_lrs(self.task)])
+        seed_list = list(range(int(seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
+        if not seed_list:
+            raise SpecError("--seeds must be at least 1")
+        if budget.get("seeds"):
+            seed_list = seed_list[: int(budget["seeds"])]  # the protocol's compute budget caps the seeds
+        return layer_arg, lr_list, seed_list, head_configs(inputs, lr_list, seed_list)
+
+    def train_with_progress(self, configs: Sequence[HeadConfig], progress: bool, stats: TrainStats,
+                            threads: int | None = None,
+                            extra_splits: Sequence[str] = ()) -> tuple[list[HeadResult], ProbeFamily]:
+        """:meth:`train` with an epoch progress bar when ``progress``."""
+        bar_cb, bar = _epoch_progress(progress, self.task.name, len(configs), self.settings.max_epochs)
+        try:
+            return self.train(configs, bar_cb, stats, threads, extra_splits)
+        finally:
+            if bar is not None:
+                bar.stop()
+
     def train(self, configs: Sequence[HeadConfig], on_epoch: Callable | None = None,
               stats: TrainStats | None = None, threads: int | None = None,
               extra_splits: Sequence[str] = ()) -> tuple[list[HeadResult], ProbeFamily]:
@@ -195,27 +226,9 @@ def run_probe(
     setup = make_setup(model, task, head=head, max_epochs=max_epochs, batch_size=batch_size, root=root,
                        device=device, options=options, extract_options=extract_options, progress=progress,
                        protocol=protocol)
-    stored = setup.extraction.cache.layers
-    layer_arg = layer
-    if isinstance(layer, str) and layer.strip().lower() == "spec":
-        layer_arg = task.spec.probe.layer if task.spec.probe.layer is not None else "all"
-    inputs = parse_layers(layer_arg, stored)
-    budget = setup.protocol.settings.get("probe_budget") or {}
-    lr_list = [float(lrs)] if isinstance(lrs, (int, float)) else (
-        list(map(float, lrs)) if lrs else [float(x) for x in budget.get("lr_grid") or default_lrs(task)])
-    seed_list = list(range(int(seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list:
-        raise SpecError("--seeds must be at least 1")
-    if budget.get("seeds"):
-        seed_list = seed_list[: int(budget["seeds"])]  # the protocol's compute budget caps the seeds
-    configs = head_configs(inputs, lr_list, seed_list)
+    layer_arg, lr_list, seed_list, configs = setup.heads(layer, lrs, seeds)
     stats = TrainStats()
-    bar_cb, bar = _epoch_progress(progress, task.name, len(configs), setup.settings.max_epochs)
-    try:
-        results, family = setup.train(configs, bar_cb, stats, threads)
-    finally:
-        if bar is not None:
-            bar.stop()
+    results, family = setup.train_with_progress(configs, progress, stats, threads)
     sel = select(results, family.monitor, family.primary_direction())
     wall = time.perf_counter() - t0
     result = _result(setup, family, sel, results, configs, lr_list, seed_list, layer_arg, stats, wall)

@@ -22,15 +22,7 @@ from typing import Any, Sequence
 from mertbench.deform import Deformation, DeformationError, get_deformation, list_deformations, load_family
 from mertbench.errors import SpecError
 from mertbench.extract.runner import Extraction, ExtractOptions, extract_features
-from mertbench.probe.run import (
-    LayerArg,
-    _epoch_progress,
-    _result,
-    default_lrs,
-    head_configs,
-    make_setup,
-    parse_layers,
-)
+from mertbench.probe.run import LayerArg, _result, make_setup
 from mertbench.probe.selection import select
 from mertbench.probe.trainer import HeadResult, TrainStats
 from mertbench.provenance import provenance
@@ -43,15 +35,18 @@ from mertbench.tasks.registry import as_task
 SPLIT_PREFIX = "test@"
 
 
-def resolve_deformations(specs: Sequence[str] | None) -> list[Deformation]:
-    """Deformations from ``--deform`` values: a name, a family name, ``all`` (default), or a path to a
-    family YAML of your own. Duplicates are dropped, the order kept."""
+def resolve_deformations(specs: Sequence[str | Deformation] | None) -> list[Deformation]:
+    """Deformations from ``--deform`` values: a name, a family name, ``all`` (default), a path to a
+    family YAML of your own, or a Deformation. Duplicates are dropped, the order kept."""
     shipped = list_deformations()
     if not specs:
         return shipped
     families = {d.family.family for d in shipped}
     out: list[Deformation] = []
     for spec in specs:
+        if isinstance(spec, Deformation):
+            out.append(spec)
+            continue
         for item in [s.strip() for s in str(spec).split(",") if s.strip()]:
             if item == "all":
                 out += shipped
@@ -106,7 +101,7 @@ def _summaries(sel_runs: list[HeadResult], split: str, spec: Any) -> tuple[dict[
     return drop, keep
 
 
-def run_robustness(model: str, task: str, deformations: Sequence[str] | Sequence[Deformation] | None = None, *,
+def run_robustness(model: str, task: str, deformations: Sequence[str | Deformation] | None = None, *,
                    layer: LayerArg = "all", seeds: int | Sequence[int] = 3, lrs: Sequence[float] | None = None,
                    max_epochs: int | None = None, root: str | Path | None = None, device: str = "cpu",
                    out: str | Path | None = None, protocol: str | None = None,
@@ -116,8 +111,8 @@ def run_robustness(model: str, task: str, deformations: Sequence[str] | Sequence
     """Probe ``model`` on ``task`` once on clean features and score every deformation's test split.
 
     Args:
-        deformations: names / families / ``all`` / family YAML paths (see :func:`resolve_deformations`),
-            or Deformation objects (default: every shipped deformation).
+        deformations: names / families / ``all`` / family YAML paths / Deformation objects (see
+            :func:`resolve_deformations`; default: every shipped deformation).
         layer, seeds, lrs, max_epochs, root, device, protocol: as :func:`mertbench.probe.run.run_probe`.
         out: results root (the file goes to ``<out>/robustness/<model>/<task>/<run_id>.json``).
         cache_root: where deformed audio and features go (default ``$MERTBENCH_CACHE``).
@@ -125,14 +120,14 @@ def run_robustness(model: str, task: str, deformations: Sequence[str] | Sequence
     """
     t0 = time.perf_counter()
     task_obj = as_task(task)
-    defs = [d for d in deformations if isinstance(d, Deformation)] if deformations and \
-        all(isinstance(d, Deformation) for d in deformations) else resolve_deformations(deformations)  # type: ignore[arg-type]
+    defs = resolve_deformations(deformations)
     setup = make_setup(model, task_obj, max_epochs=max_epochs, root=root, device=device, progress=progress,
                        protocol=protocol, extract_options=extract_options)
     clean_ext = setup.extraction
     spec = task_obj.spec
     splits: dict[str, DeformedSplit] = {}
-    extra: dict[str, Extraction] = {}
+    extra: dict[str, Extraction] = {}  # "test@<name>" -> the deformed split's features
+    opts = dataclasses.replace(extract_options or ExtractOptions(), layers=list(clean_ext.cache.layers))
     for d in defs:
         if progress:
             from mertbench.progress import console
@@ -143,7 +138,6 @@ def run_robustness(model: str, task: str, deformations: Sequence[str] | Sequence
         if ds.status != "ready":
             continue
         derived = LoadedDataset(splits={"test": ds.examples}, vocabulary=clean_ext.dataset.vocabulary)
-        opts = dataclasses.replace(extract_options or ExtractOptions(), layers=list(clean_ext.cache.layers))
         ext = extract_features(clean_ext.encoder or model, task_obj, splits=["test"], device=device, options=opts,
                                progress=progress, dataset=derived, model_spec=clean_ext.model_spec,
                                cache_root=cache_root)
@@ -151,34 +145,23 @@ def run_robustness(model: str, task: str, deformations: Sequence[str] | Sequence
     composite = _WithDeformed(**{f.name: getattr(clean_ext, f.name) for f in dataclasses.fields(Extraction)},
                               extra=extra)
     composite.dataset = LoadedDataset(
-        splits={**clean_ext.dataset.splits,
-                **{k: splits[k[len(SPLIT_PREFIX):]].examples for k in extra}},
+        splits={**clean_ext.dataset.splits, **{k: e.dataset.splits["test"] for k, e in extra.items()}},
         vocabulary=clean_ext.dataset.vocabulary, skipped=dict(clean_ext.dataset.skipped),
         problems=list(clean_ext.dataset.problems))
     extended = dataclasses.replace(task_obj, spec=spec.model_copy(update={"splits": [*spec.splits, *extra]}))
     wide = dataclasses.replace(setup, task=extended, extraction=composite)
 
-    inputs = parse_layers(layer, clean_ext.cache.layers)
-    budget = setup.protocol.settings.get("probe_budget") or {}
-    lr_list = list(map(float, lrs)) if lrs else [float(x) for x in budget.get("lr_grid") or default_lrs(task_obj)]
-    seed_list = list(range(int(seeds))) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list:
-        raise SpecError("--seeds must be at least 1")
-    if budget.get("seeds"):
-        seed_list = seed_list[: int(budget["seeds"])]
-    configs = head_configs(inputs, lr_list, seed_list)
+    layer_arg, lr_list, seed_list, configs = wide.heads(layer, lrs, seeds)
     stats = TrainStats()
-    bar_cb, bar = _epoch_progress(progress, task_obj.name, len(configs), setup.settings.max_epochs)
-    try:
-        results, family = wide.train(configs, bar_cb, stats, threads, extra_splits=list(extra))
-    finally:
-        if bar is not None:
-            bar.stop()
+    results, family = wide.train_with_progress(configs, progress, stats, threads, extra_splits=list(extra))
     excluded_extra = {k: family.excluded.pop(k) for k in list(family.excluded) if k in extra}
     sel = select(results, family.monitor, family.primary_direction())
-    clean = _result(setup, family, sel, results, configs, lr_list, seed_list, layer, stats,
+    clean = _result(setup, family, sel, results, configs, lr_list, seed_list, layer_arg, stats,
                     time.perf_counter() - t0)
 
+    # the clean-selected layer's heads at its lr, one per seed: drop and retention compare these
+    chosen = sorted((r for r in results if r.config.key == sel.selected and r.config.lr == sel.lr_per_layer[sel.selected]),
+                    key=lambda r: r.config.seed)
     outcomes: list[DeformationOutcome] = []
     for d in defs:
         ds = splits[d.name]
@@ -192,8 +175,6 @@ def run_robustness(model: str, task: str, deformations: Sequence[str] | Sequence
         swapped = [dataclasses.replace(r, test=r.extra[key]) for r in results]
         dsel = select(swapped, family.monitor, family.primary_direction())
         layers = {k: v["test"] for k, v in dsel.layers.items()}
-        chosen = [r for r in results if r.config.key == sel.selected and r.config.lr == sel.lr_per_layer[sel.selected]]
-        chosen.sort(key=lambda r: r.config.seed)
         drop, keep = _summaries(chosen, key, spec)
         skipped = dict(rec["skipped"])
         if excluded_extra.get(key):
