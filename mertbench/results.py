@@ -239,15 +239,17 @@ def load_result(path: str | os.PathLike) -> RunResult:
         raise ResultsError(f"{path}: {_explain(exc)}") from exc
 
 
+def json_files(folder: Path) -> Iterator[Path]:
+    """Every ``*.json`` under ``folder`` in sorted order, without the hidden temp files of writers
+    (nothing when the folder does not exist)."""
+    if folder.is_dir():
+        yield from (p for p in sorted(folder.rglob("*.json")) if not p.name.startswith("."))
+
+
 def iter_results(root: str | os.PathLike | None = None, *, strict: bool = False) -> Iterator[tuple[Path, RunResult | ResultsError]]:
     """Yield ``(path, result)`` for every ``*.json`` under ``root/runs``; malformed files yield
     ``(path, ResultsError)`` (or raise, with ``strict``), so callers can count and report them."""
-    base = (Path(root) if root is not None else results_root()) / "runs"
-    if not base.is_dir():
-        return
-    for path in sorted(base.rglob("*.json")):
-        if path.name.startswith("."):
-            continue
+    for path in json_files((Path(root) if root is not None else results_root()) / "runs"):
         try:
             yield path, load_result(path)
         except ResultsError as exc:

@@ -31,15 +31,12 @@ class ReportData:
     robustness: Any = None
     _plots: list[Plot] | None = field(default=None, repr=False)
 
-    def _robust_args(self) -> tuple[list[str], dict[str, str], int]:
+    def robust_args(self) -> tuple[list[str], dict[str, str], int]:
+        """``(tasks shown, model -> display name, decimals)`` for the robustness section."""
         tasks = [t for table in self.tables for t in table.tasks]
         names = {r.model: r.name for table in self.tables for r in table.rows}
         decimals = self.tables[0].decimals if self.tables else 1
         return tasks, names, decimals
-
-    def robust_args(self) -> tuple[list[str], dict[str, str], int]:
-        """``(tasks shown, model -> display name, decimals)`` for the robustness section."""
-        return self._robust_args()
 
     def table(self, key: str) -> Table:
         """The table ``official``, ``render`` or ``custom``."""
@@ -60,7 +57,7 @@ class ReportData:
             if self.robustness is not None:
                 from mertbench.report.robustness import robustness_heatmap
 
-                tasks, names, _ = self._robust_args()
+                tasks, names, _ = self.robust_args()
                 hm = robustness_heatmap(self.robustness, tasks, names)
                 if hm is not None:
                     self._plots.append(hm)

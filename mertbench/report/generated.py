@@ -89,19 +89,17 @@ def load_tables(path: str | Path) -> list[TableTarget]:
     return tables
 
 
-def _build(target: TableTarget, results_dir: Path):
-    from mertbench.report.build import build_report
-
-    return build_report(results_dir=results_dir, models=target.models, tasks=target.tasks, suite=target.suite,
-                        reference=target.reference, reference_models=target.reference_models,
-                        decimals=target.decimals, strict=True, protocol=target.protocol)
-
-
-def render_table(target: TableTarget, results_dir: Path) -> str:
-    """The markdown block of ``target`` (markers excluded): tables, notes and provenance.
+def render_table(target: TableTarget, results_dir: Path, collection=None):  # noqa: ANN001 - a report Collection
+    """``(block, report)``: the markdown block of ``target`` (markers excluded: tables, notes and
+    provenance) and the report it comes from. ``collection``: the results already read (default:
+    read ``results_dir``).
 
     Malformed results files are an error (a checked-in table must not silently lose a row)."""
-    report = _build(target, results_dir)
+    from mertbench.report.build import build_report
+
+    report = build_report(results_dir=results_dir, models=target.models, tasks=target.tasks, suite=target.suite,
+                          reference=target.reference, reference_models=target.reference_models,
+                          decimals=target.decimals, strict=True, protocol=target.protocol, collection=collection)
     text = report.to_markdown(show_layer=target.layer_tags)
     text = text.split("\n## Report notes")[0]
     if target.part == "leaderboard":
@@ -118,7 +116,7 @@ def render_table(target: TableTarget, results_dir: Path) -> str:
     if not target.provenance:
         body = "\n".join(ln for ln in body.splitlines() if not ln.startswith("- ") and ln != "Provenance (runs shown):")
         body = re.sub(r"\n{3,}", "\n\n", body).strip()
-    return body
+    return body, report
 
 
 @dataclass(frozen=True)
@@ -131,25 +129,30 @@ class TableStatus:
     diff: str = ""
 
 
-def _replace_block(text: str, target: TableTarget, block: str, file: Path) -> str:
+def _block_bounds(text: str, target: TableTarget, file: Path) -> tuple[int, int]:
+    """Where ``target``'s begin marker starts and its end marker starts in ``text`` (SpecError if absent)."""
     begin, end = begin_marker(target.id), end_marker(target.id)
     start = text.find(begin)
     stop = text.find(end)
     if start < 0 or stop < 0 or stop < start:
         raise SpecError(f"{file}: markers of table {target.id!r} not found; add the two lines\n{begin}\n{end}\n"
                         "where the table goes, then run `mertbench report --write`")
-    return text[:start] + begin + "\n\n" + block + "\n\n" + text[stop:]
+    return start, stop
 
 
 def sync_tables(results_dir: str | Path, tables_file: str | Path | None = None, *, write: bool = False,
                 root: str | Path | None = None) -> list[TableStatus]:
     """Regenerate (``write``) or compare every table of ``tables_file`` (default
     ``<results_dir>/tables.yaml``) in its document under ``root`` (default: the results folder's parent)."""
+    from mertbench.report.collect import collect_results
+
     results_dir = Path(results_dir)
     tables_file = Path(tables_file) if tables_file is not None else results_dir / TABLES_FILE
     root = Path(root) if root is not None else results_dir.resolve().parent
     out: list[TableStatus] = []
     texts: dict[Path, str] = {}
+    heatmaps: list[tuple[Path, bytes]] = []
+    collection = collect_results(results_dir)  # read once for every table
     for target in load_tables(tables_file):
         file = root / target.file
         if file not in texts:
@@ -158,8 +161,13 @@ def sync_tables(results_dir: str | Path, tables_file: str | Path | None = None, 
             except FileNotFoundError as exc:
                 raise SpecError(f"{tables_file}: table {target.id!r}: file {file} not found") from exc
         old = texts[file]
-        _replace_block(old, target, "", file)  # the markers first: a missing one is named before any work
-        new = _replace_block(old, target, render_table(target, results_dir), file)
+        start, stop = _block_bounds(old, target, file)  # the markers first: a missing one is named before any work
+        block, report = render_table(target, results_dir, collection)
+        new = old[:start] + begin_marker(target.id) + "\n\n" + block + "\n\n" + old[stop:]
+        if write and target.heatmap:
+            plot = next((p for p in report.plots() if p.stem == "robustness_heatmap"), None)
+            if plot is not None:
+                heatmaps.append((root / target.heatmap, plot.png))
         if new == old:
             out.append(TableStatus(target.id, file, "current"))
             continue
@@ -171,9 +179,6 @@ def sync_tables(results_dir: str | Path, tables_file: str | Path | None = None, 
         for file, text in texts.items():
             if any(s.file == file and s.state == "updated" for s in out):
                 atomic_write_text(file, text)
-        for target in load_tables(tables_file):
-            if target.heatmap:
-                plot = next((p for p in _build(target, results_dir).plots() if p.stem == "robustness_heatmap"), None)
-                if plot is not None:
-                    atomic_write_bytes(root / target.heatmap, plot.png)
+        for path, png in heatmaps:
+            atomic_write_bytes(path, png)
     return out

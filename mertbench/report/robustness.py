@@ -118,13 +118,12 @@ def robustness_markdown(view: RobustnessView, tasks: Iterable[str], specs: dict[
                         names: dict[str, str] | None = None, esc: Callable[[str], str] = str) -> str:
     """The long robustness table (markdown) of the results for ``tasks``; '' when there are none.
     ``esc`` escapes cell text (the markdown module's escaper)."""
-    _esc = esc
     rows, notes = robustness_rows(view, tasks, specs, decimals, names)
     if not rows and not notes:
         return ""
     lines = ["## Robustness", "", "| " + " | ".join(HEADER) + " |", "|" + "|".join([":---"] * 4 + ["---:"] * 5) + "|"]
-    lines += ["| " + " | ".join(_esc(c) for c in r) + " |" for r in rows]
-    lines += ["", f"- {_esc(NOTE)}"] + [f"- {_esc(n)}" for n in notes]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    lines += ["", f"- {esc(NOTE)}"] + [f"- {esc(n)}" for n in notes]
     return "\n".join(lines) + "\n"
 
 

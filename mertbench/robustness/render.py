@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mertbench.audio import load_audio
 from mertbench.deform import Deformation, DeformationInvalid, apply_to_example, check_valid, pick_noise_source
 from mertbench.errors import AudioError, DataError
 from mertbench.io import atomic_path, atomic_write_json, remove_stale_temps
@@ -104,7 +105,6 @@ def render_deformed_split(task: Any, dataset: LoadedDataset, deformation: Deform
     """Render (or find rendered) ``deformation`` of ``split``; see the module docstring.
 
     ``progress(done, total)`` is called after each example."""
-    from mertbench.audio import load_audio
     from mertbench.paths import cache_root as default_cache
 
     valid, reason = check_valid(deformation, task)
@@ -135,18 +135,19 @@ def render_deformed_split(task: Any, dataset: LoadedDataset, deformation: Deform
         if rec_path.is_file():
             records.append(json.loads(rec_path.read_text(encoding="utf-8")))
         else:
-            rec = _render_one(task, ex, i, deformation, folder, noise_pool, load_audio)
+            rec = _render_one(task, ex, i, deformation, folder, noise_pool)
             atomic_write_json(rec_path, rec)
             records.append(rec)
         if progress is not None:
             progress(i + 1, len(examples))
-    atomic_write_json(index, {"format": RENDER_FORMAT, "key": key, "task": task.name, "split": split,
-                              "deformation": deformation.provenance(), "records": records})
-    return _from_index(deformation, folder, json.loads(index.read_text(encoding="utf-8")))
+    done = {"format": RENDER_FORMAT, "key": key, "task": task.name, "split": split,
+            "deformation": deformation.provenance(), "records": records}
+    atomic_write_json(index, done)
+    return _from_index(deformation, folder, done)
 
 
-def _render_one(task: Any, ex: Example, i: int, deformation: Deformation, folder: Path, noise_pool: list[str],
-                load_audio: Callable) -> dict[str, Any]:
+def _render_one(task: Any, ex: Example, i: int, deformation: Deformation, folder: Path,
+                noise_pool: list[str]) -> dict[str, Any]:
     """Deform one example; its record (``ok`` with paths and label, or the reason it was left out)."""
     try:
         audio, sr = load_audio(ex.path, None, mono=False, start_s=ex.start_s, duration_s=ex.duration_s)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mertbench.errors import ResultsError
 from mertbench.io import atomic_write_json, remove_stale_temps
 from mertbench.paths import results_root
-from mertbench.results import MetricValue, Provenance, RunResult, _slug
+from mertbench.results import MetricValue, Provenance, RunResult, _slug, json_files
 
 SCHEMA = "mertbench.robustness/1"
 
@@ -98,12 +98,7 @@ def load_robustness(path: str | os.PathLike) -> RobustnessResult:
 
 def iter_robustness(root: str | os.PathLike | None = None) -> Iterator[tuple[Path, RobustnessResult | ResultsError]]:
     """Every robustness file under ``root/robustness`` (malformed ones as ResultsError)."""
-    base = (Path(root) if root is not None else results_root()) / "robustness"
-    if not base.is_dir():
-        return
-    for path in sorted(base.rglob("*.json")):
-        if path.name.startswith("."):
-            continue
+    for path in json_files((Path(root) if root is not None else results_root()) / "robustness"):
         try:
             yield path, load_robustness(path)
         except ResultsError as exc:
